@@ -1,0 +1,50 @@
+# Every target installs what it needs on a fresh machine (the first run creates .venv).
+VENV ?= .venv
+PYTHON ?= python3
+TORCH_VERSION ?= 2.13.0
+PY := $(VENV)/bin/python
+ALIGN := $(VENV)/bin/align
+STAMP := $(VENV)/.installed
+GPU_STAMP := $(VENV)/.installed-gpu
+ARGS ?=
+
+.PHONY: install install-gpu test smoke lint bench \
+        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first: this picks the CPU or CUDA build that suits the machine.
+	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(STAMP)
+
+$(GPU_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test,gpu]"
+	touch $@
+
+install-gpu: $(GPU_STAMP)
+
+test: install
+	$(PY) -m pytest -q $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+smoke: install
+	$(ALIGN) run recipes/smoke/dpo-full.yaml $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
+
+# --- reproduction recipes (GPU) ---------------------------------------------------------------
+dpo-zephyr: install-gpu
+	$(ALIGN) run recipes/zephyr-7b-beta/dpo-full.yaml $(ARGS)
+
+dpo-zephyr-handbook: install-gpu
+	$(ALIGN) run recipes/zephyr-7b-beta/dpo-full-handbook.yaml $(ARGS)
+
+dpo-zephyr-qlora: install-gpu
+	$(ALIGN) run recipes/zephyr-7b-beta/dpo-qlora.yaml $(ARGS)
+
+dpo-notus: install-gpu
+	$(ALIGN) run recipes/notus-7b-v1/dpo-full.yaml $(ARGS)

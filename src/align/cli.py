@@ -1,0 +1,49 @@
+"""The `align` command line. Each subcommand lives in `align/commands/<name>.py`.
+
+A user error (AlignError) prints one paragraph and exits 2; a bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from align import __version__
+from align.errors import AlignError
+
+# One module per subcommand; each defines `register(subparsers)` and imports heavy libraries lazily.
+COMMANDS = [
+    "align.commands.run",
+    "align.commands.check",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="align",
+        description="Preference-alignment recipes over TRL: DPO, PPO, reward models, best-of-N.",
+    )
+    parser.add_argument("--version", action="version", version=f"align {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AlignError as exc:
+        print(f"align: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("align: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `align` CLI, one module each (see align/cli.py)."""

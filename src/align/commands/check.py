@@ -1,0 +1,31 @@
+"""`align check RECIPE [key.path=value ...]`: validate a recipe and print its plan, without training."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from align.config import load_recipe
+from align.config.loader import resolved_dict
+from align.plan import plan
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="Validate a recipe and print its plan.", description=__doc__)
+    p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+    p.add_argument("--num-processes", type=int, help="Plan for this many processes instead of launch.num_processes.")
+    p.add_argument("--quiet", action="store_true", help="Print only the plan, not the resolved recipe.")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe, args.overrides)
+    if not args.quiet:
+        print("# resolved recipe")
+        print(yaml.safe_dump(resolved_dict(recipe), sort_keys=False))
+    print("# plan")
+    for key, value in plan(recipe, args.num_processes).items():
+        print(f"{key:>22}: {value}")
+    return 0

@@ -1,0 +1,31 @@
+"""`align run RECIPE [key.path=value ...]`: run a recipe, under accelerate when it asks for several processes."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+
+from align.config import load_recipe
+from align.launch import accelerate_command, describe, under_launcher
+from align.methods import runner
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="Run a recipe.", description=__doc__)
+    p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+    p.add_argument("--dry-run", action="store_true", help="Print the launch command instead of running it.")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe, args.overrides)
+    if recipe.launch.num_processes > 1 and not under_launcher():
+        cmd = accelerate_command(recipe, args.recipe, args.overrides)
+        print(f"align: launching {recipe.launch.num_processes} processes: {describe(cmd)}", flush=True)
+        return 0 if args.dry_run else subprocess.call(cmd)
+    if args.dry_run:
+        print(f"align: would run {recipe.name} ({recipe.method.name}) in this process")
+        return 0
+    runner(recipe.method.name).run(recipe)
+    return 0

@@ -1,0 +1,81 @@
+"""Validate dicts that are handed to a library's own config class (TRL, peft, bitsandbytes).
+
+We never re-type a field the library already defines: the allowed keys and their types are
+read from the library class itself, so every field of the pinned version is reachable from
+YAML and a typo is caught before anything loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import inspect
+import typing
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+
+class PassthroughError(ValueError):
+    """A key or value that the target class does not accept; `key` is relative to the dict."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    params = inspect.signature(cls.__init__).parameters
+    return {
+        name: (p.annotation if p.annotation is not inspect.Parameter.empty else Any)
+        for name, p in params.items()
+        if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
+def _enum_choices(tp: Any) -> list[str] | None:
+    """Allowed values when a field is typed `SomeEnum | str` (TrainingArguments does this)."""
+    for arg in typing.get_args(tp) or (tp,):
+        if isinstance(arg, type) and issubclass(arg, enum.Enum):
+            return [str(m.value) for m in arg]
+    return None
+
+
+def allowed_keys(cls: type) -> list[str]:
+    return sorted(_field_types(cls))
+
+
+def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = frozenset()) -> dict[str, Any]:
+    """Check `kwargs` against `cls`'s fields and types; return them coerced.
+
+    `exclude` names fields the project sets itself (the user must not set them here).
+    """
+    types = _field_types(cls)
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in exclude:
+            raise PassthroughError(key, f"is set by align itself and cannot be given here ({cls.__name__})")
+        if key not in types:
+            hint = difflib.get_close_matches(key, types, n=3)
+            suggestion = f" Did you mean {', '.join(hint)}?" if hint else ""
+            raise PassthroughError(
+                key, f"is not a field of {cls.__module__}.{cls.__name__}.{suggestion}"
+            )
+        tp = types[key]
+        choices = _enum_choices(tp)
+        if choices is not None and isinstance(value, str) and value not in choices:
+            raise PassthroughError(key, f"= {value!r} is not one of the allowed values: {', '.join(choices)}")
+        try:
+            out[key] = TypeAdapter(tp).validate_python(value) if tp is not Any else value
+        except ValidationError as exc:
+            reason = "; ".join(e["msg"] for e in exc.errors())
+            raise PassthroughError(key, f"= {value!r} has the wrong type for {cls.__name__} ({reason})") from None
+        except Exception:  # a type pydantic cannot build a validator for: let the class check it
+            out[key] = value
+    return out

@@ -1,0 +1,223 @@
+"""The recipe schema: one typed section per stage of the pipeline.
+
+raw UltraFeedback --data--> preference pairs --method--> TRL trainer --> output_dir
+with the weights described by `model` (and `reward_model`), launched as `launch` says.
+
+Trainer settings are not re-declared here: `method.trainer` is handed to TRL's own config
+class (DPOConfig, RewardConfig, PPOConfig) and validated against its fields; `model.lora`
+goes to peft's LoraConfig and `model.quantization` to transformers' BitsAndBytesConfig.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from align.config.passthrough import validate_kwargs
+
+
+class Section(BaseModel):
+    """Base of every recipe section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- model ----------------------------------------------------------------------------------
+
+
+@cache
+def _lora_cls() -> type:
+    from peft import LoraConfig
+
+    return LoraConfig
+
+
+@cache
+def _bnb_cls() -> type:
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig
+
+
+class ModelConfig(Section):
+    """Weights to load: a hub id, a local directory, or `tiny://NAME` (offline test models)."""
+
+    name_or_path: str
+    revision: str | None = None
+    tokenizer: str | None = Field(None, description="Tokenizer path if it differs from the model's.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3"] | None = None
+    quantization: dict[str, Any] | None = Field(
+        None, description="Keyword arguments of transformers.BitsAndBytesConfig, e.g. load_in_4bit."
+    )
+    lora: dict[str, Any] | None = Field(None, description="Fields of peft.LoraConfig; null trains all weights.")
+    chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's.")
+    trust_remote_code: bool = False
+
+    @field_validator("lora")
+    @classmethod
+    def _check_lora(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else validate_kwargs(_lora_cls(), v)
+
+    @field_validator("quantization")
+    @classmethod
+    def _check_quantization(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else validate_kwargs(_bnb_cls(), v)
+
+
+class RewardModelConfig(ModelConfig):
+    """A reward model (the judge of PPO and best-of-N) and the template it scores text in."""
+
+    template: str | None = Field(
+        None,
+        description="How (prompt, response) is rendered for scoring: 'ultrarm', 'chat' (the tokenizer's "
+        "chat template) or a format string with {prompt} and {response}. Default: 'ultrarm' for "
+        "UltraRM checkpoints, else 'chat'.",
+    )
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+class BinarizeConfig(Section):
+    """How raw UltraFeedback rows become preference pairs (../shared/specs/ultrafeedback.md)."""
+
+    strategy: str = "best-vs-random"
+    score: str = Field("overall", description="'overall' (overall_score), 'mean' (mean aspect rating) or an aspect name.")
+    seed: int = 42
+    test_size: int = Field(2000, ge=0, description="Rows held out as test_prefs; 0 means no test split.")
+    decontaminate: str | None = Field(
+        None, description="TruthfulQA questions to remove: 'truthful_qa' (hub) or a local file; null keeps all."
+    )
+    drop_overall_score_bug: bool = Field(False, description="Drop completions with overall_score 10 and mean rating <= 2.")
+    min_margin: float = Field(0.0, ge=0, description="all-pairs: minimum score gap between chosen and rejected.")
+    order_by_margin: bool = Field(False, description="all-pairs: order training pairs easy to hard (curriculum).")
+
+
+class DataConfig(Section):
+    """Where preference pairs come from: raw UltraFeedback (binarized here) or a binarized set."""
+
+    path: str = Field(description="Hub id or local file/directory.")
+    format: Literal["raw", "binarized"] = "raw"
+    revision: str | None = None
+    binarize: BinarizeConfig = Field(default_factory=BinarizeConfig)
+    train_split: str = "train_prefs"
+    test_split: str | None = "test_prefs"
+    max_train_samples: int | None = Field(None, ge=1)
+    max_eval_samples: int | None = Field(None, ge=1)
+    num_proc: int = Field(1, ge=1)
+
+
+# --- method ---------------------------------------------------------------------------------
+
+
+def _trl_config_cls(method: str) -> type:
+    if method == "dpo":
+        from trl import DPOConfig
+
+        return DPOConfig
+    if method == "reward":
+        from trl import RewardConfig
+
+        return RewardConfig
+    if method == "ppo":
+        from trl.experimental.ppo import PPOConfig
+
+        return PPOConfig
+    raise KeyError(method)
+
+
+# Fields align sets from other parts of the recipe: setting them in `trainer` would be ambiguous.
+_MANAGED_FIELDS = {"output_dir", "seed"}
+
+
+class TrainerMethod(Section):
+    """Common to the methods that wrap a TRL trainer."""
+
+    trl_method: ClassVar[str]
+    global_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Pairs per optimizer step over all processes. When set, trainer.per_device_train_batch_size "
+        "is the largest micro-batch allowed and gradient accumulation is derived from the number of processes.",
+    )
+    trainer: dict[str, Any] = Field(default_factory=dict, description="Fields of the TRL config class.")
+
+    @field_validator("trainer")
+    @classmethod
+    def _check_trainer(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return validate_kwargs(_trl_config_cls(cls.trl_method), v, exclude=_MANAGED_FIELDS)
+
+
+class DPOMethod(TrainerMethod):
+    """Direct Preference Optimization through trl.DPOTrainer."""
+
+    name: Literal["dpo"]
+    trl_method: ClassVar[str] = "dpo"
+    max_prompt_length: int | None = Field(
+        None, ge=1, description="Prompts longer than this many tokens are cut from the left (TRL dropped this option)."
+    )
+
+
+class RewardMethod(TrainerMethod):
+    """Reward-model training through trl.RewardTrainer."""
+
+    name: Literal["reward"]
+    trl_method: ClassVar[str] = "reward"
+    margin: bool = Field(False, description="Use the score gap of each pair as the loss margin.")
+
+
+class PPOMethod(TrainerMethod):
+    """PPO through trl.experimental.ppo.PPOTrainer with a (possibly cross-template) reward oracle."""
+
+    name: Literal["ppo"]
+    trl_method: ClassVar[str] = "ppo"
+    value_model_init: Literal["reward", "policy"] = "reward"
+
+
+class BestOfNMethod(Section):
+    """Sample N completions per prompt, keep the reward model's argmax."""
+
+    name: Literal["best-of-n"]
+    n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(512, ge=1)
+    batch_size: int = Field(8, ge=1)
+
+
+Method = Annotated[DPOMethod | RewardMethod | PPOMethod | BestOfNMethod, Field(discriminator="name")]
+
+
+# --- launch ---------------------------------------------------------------------------------
+
+
+class LaunchConfig(Section):
+    """How many processes run the recipe; more than one goes through `accelerate launch`."""
+
+    num_processes: int = Field(1, ge=1, description="Processes (GPUs) over all machines.")
+    num_machines: int = Field(1, ge=1)
+    machine_rank: int = Field(0, ge=0)
+    main_process_ip: str | None = None
+    main_process_port: int | None = None
+    config_file: str | None = Field(None, description="An accelerate config from configs/accelerate/.")
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+
+
+# --- recipe ---------------------------------------------------------------------------------
+
+
+class Recipe(Section):
+    """A whole run. `base:` in the YAML inherits from another recipe (see loader.py)."""
+
+    name: str
+    description: str | None = None
+    output_dir: str
+    seed: int = 42
+    model: ModelConfig
+    reward_model: RewardModelConfig | None = None
+    data: DataConfig | None = None
+    method: Method
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)

@@ -1,0 +1,14 @@
+"""Method runners: one module per `method.name`, each with `run(recipe)` (the TRL wiring)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+RUNNERS = {
+    "dpo": "align.methods.dpo",
+}
+
+
+def runner(name: str) -> ModuleType:
+    return importlib.import_module(RUNNERS[name])

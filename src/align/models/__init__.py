@@ -1,0 +1,1 @@
+"""Model loading: hub ids, local checkpoints, and the offline `tiny://` test models."""

@@ -1,0 +1,53 @@
+"""What a recipe will do, computed without loading weights: the body of `align check`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from align.config.recipe import Recipe, TrainerMethod
+from align.launch import batch_plan
+from align.models.tiny import is_tiny
+
+
+def _local(path: str) -> bool:
+    return is_tiny(path) or Path(path).exists()
+
+
+def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
+    world = num_processes or recipe.launch.num_processes
+    out: dict[str, str] = {
+        "method": recipe.method.name,
+        "model": recipe.model.name_or_path + (f"@{recipe.model.revision}" if recipe.model.revision else ""),
+    }
+    if recipe.reward_model:
+        out["reward model"] = recipe.reward_model.name_or_path
+    if recipe.data:
+        out["data"] = f"{recipe.data.path} ({recipe.data.format})"
+    out["processes"] = f"{world} on {recipe.launch.num_machines} machine(s)"
+    if isinstance(recipe.method, TrainerMethod):
+        bp = batch_plan(recipe, world)
+        out["batch"] = f"{bp.per_device} per device x {bp.grad_accum} accumulation x {world} = {bp.global_batch} global"
+        trainer = recipe.method.trainer
+        epochs = float(trainer.get("num_train_epochs", 3.0))
+        rows = _train_rows(recipe)
+        if rows is not None:
+            out["train rows"] = str(rows)
+        if trainer.get("max_steps", -1) > 0:
+            out["optimizer steps"] = str(trainer["max_steps"])
+        elif rows is not None:
+            out["optimizer steps"] = f"{math.ceil(epochs * rows / bp.global_batch)} ({epochs:g} epochs)"
+        else:
+            out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
+    out["output_dir"] = recipe.output_dir
+    return out
+
+
+def _train_rows(recipe: Recipe) -> int | None:
+    """Rows of the training split, when the data is local (the hub is not contacted by check)."""
+    if recipe.data is None or not _local(recipe.data.path):
+        return None
+    from align.data.preferences import load_preferences
+
+    splits = load_preferences(recipe.data, seed=recipe.seed)
+    return len(splits["train"])
