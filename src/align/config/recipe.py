@@ -144,6 +144,7 @@ class TrainerMethod(Section):
         "is the largest micro-batch allowed and gradient accumulation is derived from the number of processes.",
     )
     trainer: dict[str, Any] = Field(default_factory=dict, description="Fields of the TRL config class.")
+    resume: bool = Field(True, description="Continue from the newest checkpoint-N in output_dir when there is one.")
 
     @field_validator("trainer")
     @classmethod

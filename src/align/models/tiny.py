@@ -12,6 +12,7 @@ machine builds byte-identical weights.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -135,10 +136,8 @@ def resolve(name_or_path: str) -> str:
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
         try:
             _build(SPECS[name], tmp)
-            try:
+            with contextlib.suppress(OSError):  # another process finished first: theirs is identical
                 tmp.rename(target)
-            except OSError:  # another process finished first: theirs is identical
-                pass
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return str(target)

@@ -1,0 +1,155 @@
+"""DPO through trl.DPOTrainer: preference pairs -> conversational format -> trainer -> outputs.
+
+What align adds on top of TRL: the recipe's global batch kept across process counts,
+`max_prompt_length` (TRL dropped it; prompts are cut from the left, responses stay whole),
+an explicit reference model loaded like the policy (or none: LoRA disables its adapter,
+precomputed log-probs are cached by TRL keyed by data fingerprint + model hash), an eval
+before and after training, and the run outputs of align.runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from align.config.recipe import Recipe
+from align.errors import AlignError
+from align.methods.trainer_args import build_trainer_args, last_checkpoint
+from align.models.loading import load_causal_lm, load_tokenizer, lora_config
+from align.runs.outputs import MetricsCallback, prepare_run, write_model_card
+
+PLOTS = {
+    "loss": ["loss", "eval_loss"],
+    "reward accuracy": ["rewards/accuracies", "eval_rewards/accuracies"],
+    "reward margin": ["rewards/margins", "eval_rewards/margins"],
+}
+SUMMARY_KEYS = ("loss", "rewards/accuracies", "rewards/margins")
+
+
+def to_conversational(example: dict[str, Any]) -> dict[str, Any]:
+    """H4 rows (chosen/rejected = whole conversations) -> TRL's explicit-prompt format."""
+    chosen, rejected = example["chosen"], example["rejected"]
+    if not (isinstance(chosen, list) and isinstance(rejected, list) and chosen and rejected):
+        raise AlignError(
+            "DPO needs `chosen` and `rejected` as lists of {role, content} messages (the H4 format); got "
+            f"{type(chosen).__name__}/{type(rejected).__name__}. Binarize the data with `align binarize` first."
+        )
+    return {"prompt": chosen[:-1], "chosen": chosen[-1:], "rejected": rejected[-1:]}
+
+
+def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_tokens: int) -> list[dict[str, str]]:
+    """Cut the rendered prompt to at most `max_tokens` tokens, dropping text from the left.
+
+    Earlier messages go first; the earliest message kept loses the start of its content. The
+    last message (the turn being answered) always stays, its ending intact.
+    """
+
+    def length(msgs: list[dict[str, str]]) -> int:
+        ids = tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True)
+        return len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+
+    msgs = [dict(m) for m in messages]
+    while len(msgs) > 1 and length(msgs) > max_tokens:
+        msgs.pop(0)
+    for _ in range(8):  # re-tokenizing a cut string can shift the count by a token or two
+        excess = length(msgs) - max_tokens
+        if excess <= 0:
+            break
+        ids = tokenizer(msgs[0]["content"], add_special_tokens=False)["input_ids"]
+        msgs[0]["content"] = tokenizer.decode(ids[min(excess, len(ids)) :], skip_special_tokens=False)
+    return msgs
+
+
+def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -> Any:
+    """Keep only what DPOTrainer reads, in conversational form, prompts truncated."""
+
+    def convert(example: dict[str, Any]) -> dict[str, Any]:
+        row = to_conversational(example)
+        if max_prompt_length:
+            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length)
+        return row
+
+    return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
+
+
+def build_trainer(recipe: Recipe) -> Any:
+    """Everything up to a ready DPOTrainer; shared by `run` and the benchmark."""
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    from align.data.preferences import load_preferences
+
+    if recipe.data is None:
+        raise AlignError(f"Recipe {recipe.name!r} has no `data` section; DPO needs preference pairs.")
+    set_seed(recipe.seed)
+    tokenizer = load_tokenizer(recipe.model)
+    if tokenizer.chat_template is None:
+        raise AlignError(
+            f"The tokenizer of {recipe.model.name_or_path} has no chat template. Set model.chat_template in the "
+            "recipe (a Jinja template) so prompts and responses are rendered the way the model was trained."
+        )
+    splits = load_preferences(recipe.data, seed=recipe.seed)
+    max_prompt = recipe.method.max_prompt_length
+    train = prepare_pairs(splits["train"], tokenizer, max_prompt)
+    test = prepare_pairs(splits["test"], tokenizer, max_prompt) if "test" in splits else None
+
+    peft_config = lora_config(recipe.model)
+    args = build_trainer_args(
+        recipe,
+        DPOConfig,
+        eval_strategy="steps" if test is not None else "no",
+        eval_steps=recipe.method.trainer.get("logging_steps", 10),
+    )
+    model = load_causal_lm(recipe.model)
+    needs_ref = peft_config is None and not args.precompute_ref_log_probs
+    return DPOTrainer(
+        model=model,
+        ref_model=load_causal_lm(recipe.model) if needs_ref else None,
+        args=args,
+        train_dataset=train,
+        eval_dataset=test,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
+    )
+
+
+def _evaluate(trainer: Any, label: str) -> dict[str, float]:
+    """Evaluate and keep the summary metrics. TRL adds its reward metrics to the logged dict only."""
+    trainer.evaluate()
+    logs = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, MetricsCallback)).last_logs
+    return {f"{label}/{k}": logs[f"eval_{k}"] for k in SUMMARY_KEYS if f"eval_{k}" in logs}
+
+
+def run(recipe: Recipe) -> dict[str, Any]:
+    """Train, evaluate before and after, save the model and the run outputs; return the summary."""
+    out = prepare_run(recipe)
+    trainer = build_trainer(recipe)
+    has_eval = trainer.eval_dataset is not None
+    checkpoint = last_checkpoint(recipe.output_dir) if recipe.method.resume else None
+    before = _evaluate(trainer, "before") if has_eval and checkpoint is None else {}
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    after = _evaluate(trainer, "after") if has_eval else {}
+    trainer.save_model(str(out))
+    summary = {
+        "recipe": recipe.name,
+        "train_pairs": len(trainer.train_dataset),
+        "eval_pairs": len(trainer.eval_dataset) if has_eval else 0,
+        "optimizer_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "resumed_from": checkpoint,
+        **before,
+        **after,
+        "output_dir": str(out),
+    }
+    if trainer.is_world_process_zero():
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k}, {"optimizer steps": result.global_step})
+        print_summary(summary)
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\n== align run summary ==")
+    for key, value in summary.items():
+        print(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")

@@ -1,0 +1,49 @@
+"""Build a TRL config object from a recipe: the recipe's `method.trainer` plus what align manages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from align.config.recipe import Recipe
+from align.errors import AlignError
+from align.launch import batch_plan
+
+# Defaults a practitioner expects from a run; any of them can be overridden in method.trainer.
+DEFAULTS: dict[str, Any] = {
+    "report_to": ["tensorboard"],
+    "logging_steps": 10,
+    "save_total_limit": 2,
+}
+
+
+def build_trainer_args(recipe: Recipe, cls: type, **extra: Any) -> Any:
+    """Instantiate `cls` (DPOConfig, RewardConfig, PPOConfig) with the batch plan applied.
+
+    TRL's own validation (in __post_init__) is turned into a one-paragraph AlignError.
+    """
+    plan = batch_plan(recipe)
+    kwargs: dict[str, Any] = {
+        **DEFAULTS,
+        **extra,
+        **recipe.method.trainer,
+        "output_dir": recipe.output_dir,
+        "seed": recipe.seed,
+        "per_device_train_batch_size": plan.per_device,
+        "gradient_accumulation_steps": plan.grad_accum,
+    }
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise AlignError(
+            f"TRL's {cls.__name__} rejected the settings of recipe {recipe.name!r} (method.trainer): {exc} "
+            "Fix the field in the recipe or override it with method.trainer.FIELD=VALUE."
+        ) from None
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint-N in output_dir, so a rerun continues where it stopped."""
+    from pathlib import Path
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None

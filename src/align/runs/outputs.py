@@ -1,0 +1,121 @@
+"""Run outputs a user reads without a notebook.
+
+    output_dir/recipe.resolved.yaml   the merged recipe (rerun it with `align run`)
+    output_dir/metrics.jsonl          one JSON object per logging event
+    output_dir/plots/*.png            curves of the method's key metrics
+    output_dir/README.md              a model card: base model, data, settings, final metrics
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import TrainerCallback
+
+from align.config.loader import resolved_dict, write_resolved
+from align.config.recipe import Recipe
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def prepare_run(recipe: Recipe) -> Path:
+    out = Path(recipe.output_dir)
+    write_resolved(recipe, out)
+    return out
+
+
+def read_metrics(output_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(output_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MetricsCallback(TrainerCallback):
+    """Append every `log` event to metrics.jsonl and redraw the plots when training ends."""
+
+    def __init__(self, output_dir: str | Path, plots: Mapping[str, Sequence[str]]):
+        self.output_dir = Path(output_dir)
+        self.plots = plots
+        self.last_logs: dict[str, Any] = {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        self.last_logs = dict(logs)
+        row = {"step": state.global_step, "epoch": state.epoch, **logs}
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.output_dir / METRICS_FILE, "a") as f:
+            f.write(json.dumps(row, default=float) + "\n")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            plot_metrics(self.output_dir, self.plots)
+
+
+def plot_metrics(output_dir: str | Path, plots: Mapping[str, Sequence[str]]) -> list[Path]:
+    """One PNG per entry of `plots` (title -> metric keys), each key a line over steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(output_dir)
+    written = []
+    plot_dir = Path(output_dir) / "plots"
+    for title, keys in plots.items():
+        series = {
+            k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), int | float) and math.isfinite(r[k])]
+            for k in keys
+        }
+        series = {k: v for k, v in series.items() if v}
+        if not series:
+            continue
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for key, points in series.items():
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, label=key)
+        ax.set_xlabel("optimizer step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        target = plot_dir / f"{title.lower().replace(' ', '_').replace('/', '_')}.png"
+        fig.savefig(target, dpi=100)
+        plt.close(fig)
+        written.append(target)
+    return written
+
+
+def write_model_card(recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+    """A README.md model card: what was trained from what, how, and how it scored."""
+    cfg = resolved_dict(recipe)
+    lines = [
+        f"# {recipe.name}",
+        "",
+        recipe.description or "",
+        "",
+        f"- **method**: {recipe.method.name}",
+        f"- **base model**: `{recipe.model.name_or_path}`" + (f" @ `{recipe.model.revision}`" if recipe.model.revision else ""),
+    ]
+    if recipe.data:
+        d = recipe.data
+        data_line = f"`{d.path}`" + (f" @ `{d.revision}`" if d.revision else "")
+        if d.format == "raw":
+            data_line += f", binarized with `{d.binarize.strategy}` (score: {d.binarize.score}, seed {d.binarize.seed})"
+        lines.append(f"- **data**: {data_line}")
+    for key, value in (extra or {}).items():
+        lines.append(f"- **{key}**: {value}")
+    lines += ["", "## Final metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+    lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
+    lines += ["Trained with [align](https://github.com/) over TRL; rerun with `align run recipe.resolved.yaml`.", ""]
+    target = Path(recipe.output_dir) / "README.md"
+    target.write_text("\n".join(lines))
+    return target
