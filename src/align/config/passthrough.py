@@ -28,12 +28,11 @@ class PassthroughError(ValueError):
 
 @cache
 def _field_types(cls: type) -> dict[str, Any]:
-    if dataclasses.is_dataclass(cls):
-        hints = typing.get_type_hints(cls)
-        return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    """Keyword arguments of `cls.__init__` with their types (dataclass hints where there are some)."""
+    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
     params = inspect.signature(cls.__init__).parameters
     return {
-        name: (p.annotation if p.annotation is not inspect.Parameter.empty else Any)
+        name: hints.get(name, p.annotation if p.annotation is not inspect.Parameter.empty else Any)
         for name, p in params.items()
         if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     }
