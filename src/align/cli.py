@@ -17,6 +17,8 @@ from align.errors import AlignError
 COMMANDS = [
     "align.commands.run",
     "align.commands.check",
+    "align.commands.score",
+    "align.commands.convert_rm",
 ]
 
 

@@ -1,0 +1,26 @@
+"""`align convert-rm SRC DST`: rewrite a reward model (e.g. openbmb/UltraRM-13b) as a standard checkpoint.
+
+DST loads with plain `AutoModelForSequenceClassification` (no remote code): safetensors weights,
+`score` head, a pad token in config and tokenizer, and the scoring template in the config.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert-rm", help="Convert a reward model (UltraRM) to a standard checkpoint.", description=__doc__
+    )
+    p.add_argument("src", help="Hub id or local directory of the reward model.")
+    p.add_argument("dst", help="Output directory.")
+    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from align.rm.load import convert
+
+    print(f"align: wrote {convert(args.src, args.dst, args.dtype)}")
+    return 0

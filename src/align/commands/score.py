@@ -1,0 +1,58 @@
+"""`align score --model M --input IN.jsonl --output OUT.jsonl`: add reward-model scores to JSONL rows.
+
+Rows with `prompt` + `response` get `reward`; rows with `prompt`, `chosen`, `rejected` get
+`reward_chosen` and `reward_rejected`. Text is rendered in the reward model's template first.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from align.rm.templates import TEMPLATES
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that load a reward model (score, eval-rm)."""
+    p.add_argument("--model", required=True, help="Reward model: hub id, local directory or tiny://llama-rm.")
+    p.add_argument(
+        "--template",
+        help=f"Scoring template: {', '.join(TEMPLATES)}, chat, or a format string with {{prompt}} and "
+        "{response}. Default: ultrarm for UltraRM checkpoints, else chat.",
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="Sequences per forward pass (default 8).")
+    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
+    p.add_argument(
+        "--append-eos", action="store_true", help="Append the EOS token to every text (UltraRM: no)."
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="Score JSONL rows with a reward model.", description=__doc__)
+    add_model_args(p)
+    p.add_argument("--input", required=True, type=Path, help="JSONL file to score.")
+    p.add_argument("--output", required=True, type=Path, help="Where to write the scored JSONL.")
+    p.set_defaults(func=main)
+
+
+def load(args: argparse.Namespace):
+    """(model, tokenizer, template) from the shared options."""
+    from align.config.recipe import RewardModelConfig
+    from align.rm.load import inference_device, load_reward_model
+    from align.rm.templates import resolve_template
+
+    cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=args.template)
+    model, tokenizer = load_reward_model(cfg, device=inference_device())
+    return model, tokenizer, resolve_template(cfg.template, model, tokenizer)
+
+
+def main(args: argparse.Namespace) -> int:
+    from align.rm.scoring import read_rows, score_rows, write_jsonl
+
+    rows, items = read_rows(args.input)  # a bad row fails here, before minutes of model loading
+    model, tokenizer, template = load(args)
+    write_jsonl(
+        args.output, score_rows(model, tokenizer, rows, items, template, args.batch_size, args.append_eos)
+    )
+    print(f"align: scored {len(rows)} rows with template {template!r} -> {args.output}")
+    return 0

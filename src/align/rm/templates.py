@@ -1,0 +1,74 @@
+"""How a reward model sees (prompt, response): its own template, not the policy's.
+
+A reward model is only accurate on text laid out as in its training, and that layout is rarely
+the policy's chat format (UltraLM writes `User: ...</s>`, UltraRM reads `Human: ...`), so a
+reward oracle re-renders every pair with `render`. A template is one of the names in
+`TEMPLATES`, `chat` (the RM tokenizer's own chat template), or a format string containing
+`{prompt}` and `{response}`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from align.errors import AlignError
+from align.rm.load import TEMPLATE_ATTR
+
+# The UltraRM model card's template, and the single-newline form its worked examples use.
+TEMPLATES = {
+    "ultrarm": "Human: {prompt}\n\nAssistant: {response}",
+    "ultrarm-single-newline": "Human: {prompt}\nAssistant: {response}",
+}
+CHAT = "chat"
+_FIELD = re.compile(r"\{(prompt|response)\}")
+
+
+def check_template(template: str) -> str:
+    """Return `template` if it is usable, else explain which forms are accepted."""
+    if template in TEMPLATES or template == CHAT or ("{prompt}" in template and "{response}" in template):
+        return template
+    raise AlignError(
+        f"Reward template {template!r} is neither a known name ({', '.join([*TEMPLATES, CHAT])}) nor a format "
+        "string with both {prompt} and {response}. Set reward_model.template (or --template) to one of those, "
+        "e.g. 'Human: {prompt}\\n\\nAssistant: {response}'."
+    )
+
+
+def default_template(model, tokenizer) -> str:
+    """`ultrarm` for UltraRM checkpoints (also once converted), else the tokenizer's chat template."""
+    template = getattr(model.config, TEMPLATE_ATTR, None)
+    if template:
+        return template
+    if tokenizer.chat_template:
+        return CHAT
+    raise AlignError(
+        f"The reward model {model.config.name_or_path} has no chat template and is not an UltraRM checkpoint, "
+        "so there is no default way to lay out (prompt, response). Set reward_model.template (or --template) "
+        "to 'ultrarm' or a format string with {prompt} and {response}."
+    )
+
+
+def resolve_template(template: str | None, model, tokenizer) -> str:
+    """The recipe's/CLI's template if given, else the model's default."""
+    return check_template(template) if template else default_template(model, tokenizer)
+
+
+def render(template: str, prompt: str, response: str, tokenizer, append_eos: bool = False) -> str:
+    """The text the reward model scores. No EOS is added unless `append_eos` (UltraRM scores without one)."""
+    if template == CHAT:
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        # The tokenizer adds BOS itself when scoring: drop the template's copy so it is not doubled.
+        bos = tokenizer.bos_token
+        if bos and text.startswith(bos) and _adds_bos(tokenizer):
+            text = text[len(bos) :]
+    else:
+        # One pass, not str.format: other braces in the template, and braces in the text, stay literal.
+        values = {"prompt": prompt, "response": response}
+        text = _FIELD.sub(lambda m: values[m.group(1)], TEMPLATES.get(template, template))
+    return text + tokenizer.eos_token if append_eos else text
+
+
+def _adds_bos(tokenizer) -> bool:
+    ids = tokenizer("a")["input_ids"]
+    return bool(ids) and ids[0] == tokenizer.bos_token_id
