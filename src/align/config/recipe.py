@@ -76,6 +76,16 @@ class RewardModelConfig(ModelConfig):
         "chat template) or a format string with {prompt} and {response}. Default: 'ultrarm' for "
         "UltraRM checkpoints, else 'chat'.",
     )
+    append_eos: bool = Field(False, description="Append the EOS token to every scored text (UltraRM scores without).")
+
+    @field_validator("template")
+    @classmethod
+    def _check_template(cls, v: str | None) -> str | None:
+        from align.rm.templates import TEMPLATE_HELP, is_template
+
+        if v is not None and not is_template(v):
+            raise ValueError(TEMPLATE_HELP)
+        return v
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -84,16 +94,40 @@ class RewardModelConfig(ModelConfig):
 class BinarizeConfig(Section):
     """How raw UltraFeedback rows become preference pairs (../shared/specs/ultrafeedback.md)."""
 
-    strategy: str = "best-vs-random"
-    score: str = Field("overall", description="'overall' (overall_score), 'mean' (mean aspect rating) or an aspect name.")
+    strategy: str = Field("best-vs-random", description="A name from align.data.strategies.STRATEGIES.")
+    score: str | None = Field(
+        None,
+        description="'overall' (overall_score), 'mean' (mean aspect rating) or an aspect name; null uses the "
+        "strategy's own (overall for best-vs-random, mean for the others).",
+    )
     seed: int = 42
-    test_size: int = Field(2000, ge=0, description="Rows held out as test_prefs; 0 means no test split.")
+    test_size: int = Field(2000, ge=0, description="Prompts held out as test_prefs; 0 means no test split.")
     decontaminate: str | None = Field(
         None, description="TruthfulQA questions to remove: 'truthful_qa' (hub) or a local file; null keeps all."
     )
     drop_overall_score_bug: bool = Field(False, description="Drop completions with overall_score 10 and mean rating <= 2.")
-    min_margin: float = Field(0.0, ge=0, description="all-pairs: minimum score gap between chosen and rejected.")
-    order_by_margin: bool = Field(False, description="all-pairs: order training pairs easy to hard (curriculum).")
+    min_margin: float = Field(0.0, ge=0, description="Drop pairs whose score gap is below this (any strategy).")
+    order_by_margin: bool = Field(
+        False, description="Order training pairs easy to hard by score gap (curriculum DPO; useful with all-pairs)."
+    )
+
+    @field_validator("strategy")
+    @classmethod
+    def _check_strategy(cls, v: str) -> str:
+        from align.data.strategies import STRATEGIES
+
+        if v not in STRATEGIES:
+            raise ValueError(f"unknown strategy; allowed: {', '.join(STRATEGIES)}")
+        return v
+
+    @field_validator("score")
+    @classmethod
+    def _check_score(cls, v: str | None) -> str | None:
+        from align.data.schema import SCORES
+
+        if v is not None and v not in SCORES:
+            raise ValueError(f"unknown score; allowed: {', '.join(SCORES)}")
+        return v
 
 
 class DataConfig(Section):

@@ -1,0 +1,96 @@
+"""Filters applied during binarization: TruthfulQA decontamination, unrankable completions, bad pairs.
+
+Each filter records what it removed as a note ("section.reason") so the report counts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from align.data.samples import resolve
+from align.data.schema import Completion
+from align.data.strategies import Candidate, Pair
+from align.errors import AlignError
+
+TRUTHFULQA_HUB = "truthfulqa/truthful_qa"
+TRUTHFULQA_SOURCE = "truthful_qa"
+_QUESTION_SUFFIXES = (".jsonl", ".json", ".txt")
+
+
+def load_questions(source: str) -> frozenset[str]:
+    """TruthfulQA questions: `truthful_qa` (hub, generation + multiple_choice validation) or a local file.
+
+    A local file is JSONL/JSON with a `question` field, or .txt with one question per line.
+    """
+    import datasets
+
+    if source == TRUTHFULQA_SOURCE:
+        return frozenset(
+            q
+            for config in ("generation", "multiple_choice")
+            for q in datasets.load_dataset(TRUTHFULQA_HUB, config, split="validation")["question"]
+        )
+    path = Path(resolve(source))
+    if not path.is_file():
+        raise AlignError(
+            f"Decontamination source {source} is not a file. Give 'truthful_qa' (the hub questions) or a "
+            f"local {'/'.join(_QUESTION_SUFFIXES)} file of questions."
+        )
+    if path.suffix == ".txt":
+        lines = datasets.load_dataset("text", data_files=str(path), split="train")["text"]
+        return frozenset(q for q in lines if q.strip())
+    if path.suffix not in (".jsonl", ".json"):
+        raise AlignError(
+            f"Decontamination file {path} has an unknown extension. Use .jsonl/.json rows with a `question` "
+            "field, or .txt with one question per line."
+        )
+    try:
+        rows = datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as exc:  # arrow's reader raises several unrelated types on malformed JSON
+        raise AlignError(f"Decontamination file {path} is not valid JSON lines / JSON: {exc}") from None
+    if "question" not in rows.column_names:
+        raise AlignError(
+            f"Decontamination file {path} has no `question` field (fields: {', '.join(rows.column_names)}). "
+            "Give each row a `question` string, or use a .txt file with one question per line."
+        )
+    return frozenset(q for q in rows["question"] if isinstance(q, str))
+
+
+def contamination(source: str, instruction: str, questions: frozenset[str]) -> str | None:
+    """Why a row leaks TruthfulQA (its source, or an exact question match), or None."""
+    if source == TRUTHFULQA_SOURCE:
+        return "truthful_qa_source"
+    if instruction in questions:
+        return "truthful_qa_question"
+    return None
+
+
+def rankable(
+    completions: list[Completion], score: str, drop_overall_score_bug: bool, notes: list[str]
+) -> list[Candidate]:
+    """Completions that can be ranked under `score`: non-empty text, a score, not a dropped bug suspect."""
+    out = []
+    for c in completions:
+        value = c.score(score)
+        if not c.response.strip():
+            notes.append("unrankable.empty_response")
+        elif drop_overall_score_bug and c.overall_score_bug:
+            notes.append("unrankable.overall_score_bug")
+        elif value is None:
+            notes.append("unrankable.no_score")
+        else:
+            out.append(Candidate(c, value))
+    return out
+
+
+def clean_pairs(pairs: list[Pair], min_margin: float, notes: list[str]) -> list[Pair]:
+    """Drop pairs whose texts are identical (nothing to learn) or whose score gap is below min_margin."""
+    out = []
+    for chosen, rejected in pairs:
+        if chosen.completion.response == rejected.completion.response:
+            notes.append("dropped_pairs.identical_text")
+        elif chosen.score - rejected.score < min_margin:
+            notes.append("dropped_pairs.below_min_margin")
+        else:
+            out.append((chosen, rejected))
+    return out

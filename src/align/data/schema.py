@@ -1,0 +1,120 @@
+"""The raw UltraFeedback row schema, and tolerant parsing of one row into rankable completions.
+
+Real copies of the data contain string ratings, "N/A", missing aspects, unparsable values and
+empty responses; parsing never raises on such a row. Every problem is recorded as a note
+("section.reason") so the binarization report can count it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
+SCORES = ("overall", "mean", *ASPECTS)
+REQUIRED_FIELDS = ("source", "instruction", "completions")
+_RATINGS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One completion as the strategies see it: position in the row, text, and its scores."""
+
+    index: int
+    model: str
+    response: str
+    overall: float | None
+    ratings: tuple[int | None, ...]  # in ASPECTS order; None for N/A, missing or unparsable
+    mean: float | None
+
+    def score(self, name: str) -> float | None:
+        """The completion's score under `name` (one of SCORES); None when it cannot be ranked."""
+        if name == "overall":
+            return self.overall
+        if name == "mean":
+            return self.mean
+        rating = self.ratings[ASPECTS.index(name)]
+        return None if rating is None else float(rating)
+
+    @property
+    def overall_score_bug(self) -> bool:
+        """The first release stored a critique score of 1 as 10: 10 with a mean rating <= 2 is suspect."""
+        return self.overall == 10 and self.mean is not None and self.mean <= 2
+
+
+def text(value: object) -> str | None:
+    """`value` if it is a string that can be written as UTF-8 (no lone surrogates), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def parse_rating(value: object) -> tuple[int | None, str | None]:
+    """A `Rating` ("1".."5", "N/A") -> (rating, problem); problem is 'na', 'missing' or 'unparsable'."""
+    if value is None:
+        return None, "missing"
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped in _RATINGS:
+            return _RATINGS[stripped], None
+        if stripped.upper() == "N/A":
+            return None, "na"
+    elif isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+        return value, None
+    return None, "unparsable"
+
+
+def parse_number(value: object) -> tuple[float | None, str | None]:
+    """`overall_score` -> (float, problem); problem is 'missing' or 'unparsable'."""
+    if value is None:
+        return None, "missing"
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        return None, "unparsable"
+    return number, None
+
+
+def parse_completion(raw: object, index: int, notes: list[str]) -> Completion | None:
+    """Parse one completion; None (noted as 'unrankable.malformed') when it has no usable response."""
+    response = text(raw.get("response")) if isinstance(raw, dict) else None
+    if response is None:
+        notes.append("unrankable.malformed")
+        return None
+    annotations = raw.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = {}
+    ratings = []
+    for aspect in ASPECTS:
+        entry = annotations.get(aspect)
+        if entry is None:
+            rating, problem = None, "missing"
+        elif isinstance(entry, dict):
+            rating, problem = parse_rating(entry.get("Rating"))
+        else:
+            rating, problem = None, "unparsable"
+        if problem:
+            notes.append(f"ratings.{problem}")
+        ratings.append(rating)
+    overall, problem = parse_number(raw.get("overall_score"))
+    if problem:
+        notes.append(f"overall_score.{problem}")
+    numeric = [r for r in ratings if r is not None]
+    return Completion(
+        index=index,
+        model=text(raw.get("model")) or "",
+        response=response,
+        overall=overall,
+        ratings=tuple(ratings),
+        mean=sum(numeric) / len(numeric) if numeric else None,
+    )
