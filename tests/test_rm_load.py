@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from align.cli import main
 from align.config.recipe import RewardModelConfig
@@ -168,3 +169,5 @@ def test_render_templates():
     assert render("chat", "Hi", "Yo", tokenizer) == "<|user|>\nHi</s>\n<|assistant|>\nYo</s>\n"
     with pytest.raises(AlignError, match="format string"):
         check_template("{prompt} only")
+    with pytest.raises(ValidationError, match="format string"):
+        RewardModelConfig(name_or_path="tiny://llama-rm", template="Human: {prompt}")

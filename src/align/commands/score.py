@@ -39,9 +39,10 @@ def load(args: argparse.Namespace):
     """(model, tokenizer, template) from the shared options."""
     from align.config.recipe import RewardModelConfig
     from align.rm.load import inference_device, load_reward_model
-    from align.rm.templates import resolve_template
+    from align.rm.templates import check_template, resolve_template
 
-    cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=args.template)
+    template = args.template and check_template(args.template)
+    cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=template)
     model, tokenizer = load_reward_model(cfg, device=inference_device())
     return model, tokenizer, resolve_template(cfg.template, model, tokenizer)
 

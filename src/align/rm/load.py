@@ -16,12 +16,11 @@ from align.config.recipe import RewardModelConfig
 from align.errors import AlignError
 from align.models.loading import load_tokenizer, model_kwargs
 from align.models.tiny import resolve
+from align.rm.templates import TEMPLATE_ATTR
 
 ULTRARM_ARCHITECTURE = "LlamaRewardModel"
 # Rename UltraRM's head onto transformers' sequence-classification head at load time.
 ULTRARM_KEY_MAPPING = {r"^regression_head\.": "score."}
-# Written into the config so a converted checkpoint keeps its scoring template (see templates.py).
-TEMPLATE_ATTR = "reward_template"
 
 
 def is_ultrarm(config) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 from align.errors import AlignError
-from align.rm.load import TEMPLATE_ATTR
 
 # The UltraRM model card's template, and the single-newline form its worked examples use.
 TEMPLATES = {
@@ -20,17 +19,27 @@ TEMPLATES = {
     "ultrarm-single-newline": "Human: {prompt}\nAssistant: {response}",
 }
 CHAT = "chat"
+# Config attribute naming a checkpoint's template, so a converted UltraRM keeps its own.
+TEMPLATE_ATTR = "reward_template"
 _FIELD = re.compile(r"\{(prompt|response)\}")
+
+
+def is_template(template: str) -> bool:
+    return template in TEMPLATES or template == CHAT or ("{prompt}" in template and "{response}" in template)
+
+
+TEMPLATE_HELP = (
+    f"A reward template is a name ({', '.join([*TEMPLATES, CHAT])}) or a format string with both {{prompt}} "
+    "and {response}, e.g. 'Human: {prompt}\\n\\nAssistant: {response}'."
+)
 
 
 def check_template(template: str) -> str:
     """Return `template` if it is usable, else explain which forms are accepted."""
-    if template in TEMPLATES or template == CHAT or ("{prompt}" in template and "{response}" in template):
+    if is_template(template):
         return template
     raise AlignError(
-        f"Reward template {template!r} is neither a known name ({', '.join([*TEMPLATES, CHAT])}) nor a format "
-        "string with both {prompt} and {response}. Set reward_model.template (or --template) to one of those, "
-        "e.g. 'Human: {prompt}\\n\\nAssistant: {response}'."
+        f"Reward template {template!r} is not usable. {TEMPLATE_HELP} Fix reward_model.template or --template."
     )
 
 
