@@ -86,16 +86,6 @@ class RewardModelConfig(ModelConfig):
         if v is not None and not is_template(v):
             raise ValueError(TEMPLATE_HELP)
         return v
-    append_eos: bool = Field(False, description="Append the EOS token to every scored text (UltraRM scores without).")
-
-    @field_validator("template")
-    @classmethod
-    def _check_template(cls, v: str | None) -> str | None:
-        from align.rm.templates import TEMPLATE_HELP, is_template
-
-        if v is not None and not is_template(v):
-            raise ValueError(TEMPLATE_HELP)
-        return v
 
 
 # --- data -----------------------------------------------------------------------------------
