@@ -19,6 +19,8 @@ COMMANDS = [
     "align.commands.check",
     "align.commands.score",
     "align.commands.convert_rm",
+    "align.commands.binarize",
+    "align.commands.data_report",
 ]
 
 

@@ -216,8 +216,8 @@ def _split(rows: list[int], margins: list[float], pair_idx: list[int], cfg: Bina
     kept = list(by_row)
     if cfg.test_size >= len(kept):
         raise AlignError(
-            f"binarize.test_size={cfg.test_size} but only {len(kept)} prompts of {name} gave pairs, so nothing "
-            f"would be left to train on. Use a test size below {len(kept)} (0 for no test split)."
+            f"Test size {cfg.test_size} (--test-size / binarize.test_size) leaves nothing to train on: only "
+            f"{len(kept)} prompts of {name} gave pairs. Use a test size below {len(kept)} (0 for no test split)."
         )
     random.Random(cfg.seed).shuffle(kept)
     test = [i for row in kept[: cfg.test_size] for i in by_row[row]]

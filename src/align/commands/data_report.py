@@ -1,0 +1,26 @@
+"""`align data-report --input DIR_OR_FILE --output DIR`: plots of a binarized preference set.
+
+Writes scores.png (chosen vs rejected), margin.png, lengths.png (length bias) and
+chosen_models.png for `align binarize` output (a directory of JSONL splits, or one file).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data-report", help="Plot a binarized preference set.", description=__doc__)
+    p.add_argument("--input", required=True, help="Binarized JSONL file, or a directory of them.")
+    p.add_argument("--output", required=True, help="Directory for the PNG plots.")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from align.data.report import load_pairs, plot, stats
+
+    s = stats(load_pairs(args.input))
+    for path in plot(s, args.output):
+        print(f"wrote {path}")
+    print(f"{s['pairs']} pairs, {s['ties']} ties, chosen longer than rejected in {s['chosen_longer']:.0%}")
+    return 0
