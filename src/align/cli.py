@@ -19,6 +19,7 @@ COMMANDS = [
     "align.commands.check",
     "align.commands.score",
     "align.commands.convert_rm",
+    "align.commands.eval_rm",
     "align.commands.binarize",
     "align.commands.data_report",
 ]

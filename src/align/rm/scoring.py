@@ -19,7 +19,8 @@ from align.rm.templates import render
 REWARD_FIELDS = {"response": "reward", "chosen": "reward_chosen", "rejected": "reward_rejected"}
 ROW_HELP = (
     "Each line must be a JSON object with `prompt` and either `response` or both `chosen` and `rejected`: "
-    "strings, or message lists ({role, content}) whose last assistant message is the response."
+    "strings, or message lists ({role, content}) whose last assistant message is the response (with message "
+    "lists `prompt` may be left out: the last user message is the prompt)."
 )
 
 
@@ -83,12 +84,15 @@ def row_items(row: Any) -> list[tuple[str, str, str]]:
     if not isinstance(row, dict):
         raise RowError("(row)", f"is {type(row).__name__}, not a JSON object")
     fields = ["response"] if "response" in row else ["chosen", "rejected"]
-    prompt = _field(row, "prompt", "user")
+    if "prompt" in row or not isinstance(row.get(fields[0]), list):
+        prompt = _field(row, "prompt", "user")
+    else:  # implicit prompt (TRL's conversational format): the user turn before the response
+        prompt = _field(row, fields[0], "user")
     return [(field, prompt, _field(row, field, "assistant")) for field in fields]
 
 
 def _field(row: dict, field: str, role: str) -> str:
-    if field not in row:
+    if row.get(field) is None:
         raise RowError(field, "is missing")
     try:
         return message_text(row[field], role)
