@@ -7,11 +7,13 @@ from pathlib import Path
 
 from align.config.recipe import Recipe, TrainerMethod
 from align.launch import batch_plan
+from align.memory import estimate
+from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.models.tiny import is_tiny
 
 
 def _local(path: str) -> bool:
-    return is_tiny(path) or Path(path).exists()
+    return is_tiny(path) or path.startswith(SAMPLE_PREFIX) or Path(path).exists()
 
 
 def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
@@ -27,7 +29,9 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
     out["processes"] = f"{world} on {recipe.launch.num_machines} machine(s)"
     if isinstance(recipe.method, TrainerMethod):
         bp = batch_plan(recipe, world)
-        out["batch"] = f"{bp.per_device} per device x {bp.grad_accum} accumulation x {world} = {bp.global_batch} global"
+        out["batch"] = (
+            f"{bp.per_device} per device x {bp.grad_accum} accumulation x {world} = {bp.global_batch} global"
+        )
         trainer = recipe.method.trainer
         epochs = float(trainer.get("num_train_epochs", 3.0))
         rows = _train_rows(recipe)
@@ -36,9 +40,15 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
         if trainer.get("max_steps", -1) > 0:
             out["optimizer steps"] = str(trainer["max_steps"])
         elif rows is not None:
-            out["optimizer steps"] = f"{math.ceil(epochs * rows / bp.global_batch)} ({epochs:g} epochs)"
+            per_epoch = max(math.ceil(math.ceil(rows / (bp.per_device * bp.world_size)) / bp.grad_accum), 1)
+            out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
         else:
-            out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
+            out["optimizer steps"] = (
+                f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
+            )
+        memory = estimate(recipe, world)
+        if memory:
+            out["memory"] = memory
     out["output_dir"] = recipe.output_dir
     return out
 

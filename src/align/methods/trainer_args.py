@@ -16,12 +16,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def build_trainer_args(recipe: Recipe, cls: type, **extra: Any) -> Any:
+def build_trainer_args(recipe: Recipe, cls: type, world_size: int | None = None, **extra: Any) -> Any:
     """Instantiate `cls` (DPOConfig, RewardConfig, PPOConfig) with the batch plan applied.
 
-    TRL's own validation (in __post_init__) is turned into a one-paragraph AlignError.
+    `world_size` defaults to the current launch. TRL's own validation (in __post_init__) is
+    turned into a one-paragraph AlignError.
     """
-    plan = batch_plan(recipe)
+    plan = batch_plan(recipe, world_size)
     kwargs: dict[str, Any] = {
         **DEFAULTS,
         **extra,
@@ -31,6 +32,8 @@ def build_trainer_args(recipe: Recipe, cls: type, **extra: Any) -> Any:
         "per_device_train_batch_size": plan.per_device,
         "gradient_accumulation_steps": plan.grad_accum,
     }
+    if "use_cpu" not in kwargs and not _has_accelerator():
+        kwargs["use_cpu"] = True  # transformers refuses to start on a GPU-less machine otherwise
     try:
         return cls(**kwargs)
     except (ValueError, TypeError, ImportError) as exc:
@@ -38,6 +41,12 @@ def build_trainer_args(recipe: Recipe, cls: type, **extra: Any) -> Any:
             f"TRL's {cls.__name__} rejected the settings of recipe {recipe.name!r} (method.trainer): {exc} "
             "Fix the field in the recipe or override it with method.trainer.FIELD=VALUE."
         ) from None
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
 def last_checkpoint(output_dir: str) -> str | None:

@@ -1,0 +1,116 @@
+"""Per-GPU memory estimate for weights, gradients and optimizer states, before anything is loaded.
+
+Parameter counts come from the model's config instantiated on the meta device (no weights are
+read); offline with no cached config, from the size in the name (`...-7b-...`). Activations are
+not included: they depend on sequence length, batch and gradient checkpointing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from align.config.recipe import ModelConfig, Recipe
+from align.models.tiny import resolve
+
+GIB = 1024**3
+# optimizer states per trainable parameter (fp32): Adam-style keep two, RMSprop one, SGD none
+_STATES = {"rmsprop": 1, "sgd": 0, "adafactor": 1}
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    total: int
+    trainable: int
+    source: str
+
+
+def count_params(cfg: ModelConfig) -> ParamCount | None:
+    """Total and LoRA-trainable parameters, without loading weights."""
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(resolve(cfg.name_or_path), revision=cfg.revision)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        total = sum(p.numel() for p in model.parameters())
+        trainable = total
+        if cfg.lora:
+            from peft import get_peft_model
+
+            from align.models.loading import lora_config
+
+            trainable = sum(
+                p.numel() for p in get_peft_model(model, lora_config(cfg)).parameters() if p.requires_grad
+            )
+        return ParamCount(total, trainable, "model config")
+    except Exception:  # offline without a cached config: fall back to the size in the name
+        match = re.search(r"(\d+(?:\.\d+)?)[bB]\b", cfg.name_or_path.replace("_", "-"))
+        if not match:
+            return None
+        total = int(float(match.group(1)) * 1e9)
+        trainable = total if not cfg.lora else int(total * 0.01)
+        source = f"guessed from the name ({match.group(0)})" + ("; LoRA share assumed 1%" if cfg.lora else "")
+        return ParamCount(total, trainable, source)
+
+
+def _sharding(recipe: Recipe) -> tuple[str, bool]:
+    """('none'|'zero2'|'zero3'|'fsdp', offload) from the recipe's accelerate config."""
+    path = recipe.launch.config_file
+    if not path or not Path(path).is_file():
+        return "none", False
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    kind = cfg.get("distributed_type", "NO")
+    if kind == "DEEPSPEED":
+        ds = cfg.get("deepspeed_config", {})
+        offload = ds.get("offload_optimizer_device", "none") not in (None, "none")
+        return ("zero3" if ds.get("zero_stage") == 3 else "zero2"), offload
+    if kind == "FSDP":
+        return "fsdp", bool(cfg.get("fsdp_config", {}).get("fsdp_offload_params"))
+    return "none", False
+
+
+def estimate(recipe: Recipe, world: int) -> str | None:
+    """One line: GiB per GPU for weights + gradients + optimizer (+ reference model)."""
+    params = count_params(recipe.model)
+    if params is None:
+        return None
+    trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
+    quantized = bool(recipe.model.quantization and recipe.model.quantization.get("load_in_4bit"))
+    wbytes = 0.5 if quantized else (4 if recipe.model.dtype == "float32" else 2)
+    optim = str(trainer.get("optim", "adamw_torch"))
+    states = next((n for k, n in _STATES.items() if k in optim), 2)
+    obytes = (4 if "8bit" not in optim else 1) * states + (0 if recipe.model.dtype == "float32" else 4)
+    needs_ref = (
+        recipe.method.name == "dpo" and not recipe.model.lora and not trainer.get("precompute_ref_log_probs")
+    )
+    sharding, offload = _sharding(recipe)
+    w = params.total * wbytes
+    ref = w if needs_ref else 0
+    g = params.trainable * (4 if recipe.model.dtype == "float32" else 2)
+    o = params.trainable * obytes
+    if sharding in ("zero3", "fsdp"):
+        w, ref, g, o = w / world, ref / world, g / world, o / world
+    elif sharding == "zero2":
+        g, o = g / world, o / world
+    if offload:
+        o = 0
+    total = w + ref + g + o
+    parts = f"weights {w / GIB:.1f} + grads {g / GIB:.1f} + optimizer {o / GIB:.1f}"
+    if needs_ref:
+        parts += f" + reference {ref / GIB:.1f}"
+    where = {
+        "none": "no sharding",
+        "zero2": f"ZeRO-2 over {world}",
+        "zero3": f"ZeRO-3 over {world}",
+        "fsdp": f"FSDP over {world}",
+    }[sharding]
+    extra = ", optimizer offloaded to CPU" if offload else ""
+    return (
+        f"~{total / GIB:.1f} GiB per GPU ({parts}; {where}{extra}; activations not included) for "
+        f"{params.total / 1e9:.2f}B params, {params.trainable / 1e6:.1f}M trainable ({params.source})"
+    )
