@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 
 from align.config.recipe import Recipe, TrainerMethod
+from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.launch import batch_plan
 from align.memory import estimate
-from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.models.tiny import is_tiny
 
 
