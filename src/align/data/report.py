@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from align.data.samples import resolve
 from align.errors import AlignError
 
 _TOP_MODELS = 25
@@ -32,7 +33,7 @@ def load_pairs(path: str | Path):
     """Binarized pairs (H4 format) from a JSONL file or every JSONL file of a directory."""
     import datasets
 
-    files = _files(Path(path))
+    files = _files(Path(resolve(str(path))))
     try:
         ds = datasets.load_dataset("json", data_files=[str(f) for f in files], split="train")
     except Exception as exc:  # arrow's JSON reader raises several unrelated types
