@@ -9,7 +9,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 ARGS ?=
 
 .PHONY: install install-gpu test smoke lint bench \
-        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus
+        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus rm-ultrarm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,6 @@ dpo-zephyr-qlora: install-gpu
 
 dpo-notus: install-gpu
 	$(ALIGN) run recipes/notus-7b-v1/dpo-full.yaml $(ARGS)
+
+rm-ultrarm: install-gpu
+	$(ALIGN) run recipes/ultrarm-13b/reward-uf.yaml $(ARGS)

@@ -202,6 +202,17 @@ class RewardMethod(TrainerMethod):
     name: Literal["reward"]
     trl_method: ClassVar[str] = "reward"
     margin: bool = Field(False, description="Use the score gap of each pair as the loss margin.")
+    template: str | None = Field(
+        None,
+        description="How (prompt, response) is laid out for training, as in reward_model.template; saved in the "
+        "model's config so scoring uses it too. Default: 'chat' when the tokenizer has a chat template, else "
+        "'ultrarm'.",
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _check_template(cls, v: str | None) -> str | None:
+        return RewardModelConfig._check_template(v)
 
 
 class PPOMethod(TrainerMethod):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.config.recipe import RewardModelConfig
+from align.config.recipe import ModelConfig, RewardModelConfig
 from align.errors import AlignError
 from align.models.loading import load_tokenizer, model_kwargs
 from align.models.tiny import resolve
@@ -82,3 +82,15 @@ def inference_device() -> str | None:
     import torch
 
     return "cuda" if torch.cuda.is_available() else None
+
+
+def load_reward_base(cfg: ModelConfig):
+    """A model to train as a reward model: the checkpoint's backbone under a fresh one-output `score` head.
+
+    Set the seed first: the new head is randomly initialised.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        resolve(cfg.name_or_path), num_labels=1, **model_kwargs(cfg)
+    )

@@ -1,0 +1,143 @@
+"""Reward-model training through trl.RewardTrainer (UltraRM-style): pairs -> RM-template token ids -> trainer.
+
+What align adds on top of TRL: each (prompt, response) is rendered and tokenized exactly as
+`align score` will later score it (align.rm.templates; so TRL neither appends an EOS nor picks
+another layout) and the template is recorded in the saved config; the optional score-gap
+margin of the loss (-log sigmoid(r_chosen - r_rejected - margin)); the recipe's global batch;
+eval accuracy on the test split before and after training; the run outputs of align.runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from align.config.recipe import Recipe
+from align.errors import AlignError
+from align.methods.dpo import print_summary
+from align.methods.trainer_args import build_trainer_args, last_checkpoint
+from align.models.loading import load_tokenizer, lora_config
+from align.rm.eval_sets import binarized_pair
+from align.rm.load import load_reward_base
+from align.rm.scoring import RowError
+from align.rm.templates import CHAT, TEMPLATE_ATTR, render
+from align.runs.outputs import MetricsCallback, prepare_run, write_model_card
+
+PLOTS = {
+    "loss": ["loss", "eval_loss"],
+    "accuracy": ["accuracy", "eval_accuracy"],
+    "reward margin": ["margin", "eval_margin"],
+}
+SUMMARY_KEYS = ("loss", "accuracy", "margin")
+
+
+def training_template(recipe: Recipe, tokenizer: Any) -> str:
+    """method.template, else the tokenizer's chat template, else UltraRM's (base LMs have no chat template)."""
+    return recipe.method.template or (CHAT if tokenizer.chat_template else "ultrarm")
+
+
+def pair_margin(row: dict[str, Any]) -> float:
+    """The pair's score gap: the binarizer's `margin`, else score_chosen - score_rejected."""
+    if row.get("margin") is not None:
+        return float(row["margin"])
+    if row.get("score_chosen") is not None and row.get("score_rejected") is not None:
+        return float(row["score_chosen"]) - float(row["score_rejected"])
+    raise AlignError(
+        "method.margin is true but a pair has neither `margin` nor `score_chosen`/`score_rejected`. Use data "
+        "binarized by align (it writes `margin`) or an H4-format set with scores, or set method.margin: false."
+    )
+
+
+def prepare_pairs(dataset: Any, tokenizer: Any, template: str, margin: bool, name: str) -> Any:
+    """Keep only what RewardTrainer reads: chosen_ids, rejected_ids and, with `margin`, the score gap."""
+
+    def convert(row: dict[str, Any]) -> dict[str, Any]:
+        try:
+            pair = binarized_pair(row)
+        except RowError as exc:
+            raise AlignError(
+                f"Preference data {name}: {exc}. Reward training needs prompt/chosen/rejected."
+            ) from None
+        out: dict[str, Any] = {
+            f"{side}_ids": tokenizer(render(template, pair.prompt, response, tokenizer))["input_ids"]
+            for side, response in (("chosen", pair.chosen), ("rejected", pair.rejected))
+        }
+        if margin:
+            out["margin"] = pair_margin(row)
+        return out
+
+    return dataset.map(convert, remove_columns=dataset.column_names, desc="Tokenizing reward pairs")
+
+
+def build_trainer(recipe: Recipe) -> Any:
+    """Everything up to a ready RewardTrainer."""
+    from transformers import set_seed
+    from trl import RewardConfig, RewardTrainer
+
+    from align.data.preferences import load_preferences
+
+    if recipe.data is None:
+        raise AlignError(
+            f"Recipe {recipe.name!r} has no `data` section; reward training needs preference pairs."
+        )
+    set_seed(recipe.seed)  # before loading: the new reward head is randomly initialised
+    tokenizer = load_tokenizer(recipe.model)
+    template = training_template(recipe, tokenizer)
+    splits = load_preferences(recipe.data, seed=recipe.seed)
+    prepared = {
+        split: prepare_pairs(ds, tokenizer, template, recipe.method.margin, f"{recipe.data.path} ({split})")
+        for split, ds in splits.items()
+    }
+    test = prepared.get("test")
+    args = build_trainer_args(
+        recipe,
+        RewardConfig,
+        eval_strategy="steps" if test is not None else "no",
+        eval_steps=recipe.method.trainer.get("logging_steps", 10),
+    )
+    model = load_reward_base(recipe.model)
+    setattr(model.config, TEMPLATE_ATTR, template)  # `align score` and eval-rm default to it
+    return RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=prepared["train"],
+        eval_dataset=test,
+        processing_class=tokenizer,
+        peft_config=lora_config(recipe.model, task_type="SEQ_CLS"),
+        callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
+    )
+
+
+def _evaluate(trainer: Any, label: str) -> dict[str, float]:
+    metrics = trainer.evaluate()
+    return {f"{label}/{k}": metrics[f"eval_{k}"] for k in SUMMARY_KEYS if f"eval_{k}" in metrics}
+
+
+def run(recipe: Recipe) -> dict[str, Any]:
+    """Train, evaluate before and after, save the reward model and the run outputs; return the summary."""
+    out = prepare_run(recipe)
+    trainer = build_trainer(recipe)
+    has_eval = trainer.eval_dataset is not None
+    checkpoint = last_checkpoint(recipe.output_dir) if recipe.method.resume else None
+    before = _evaluate(trainer, "before") if has_eval and checkpoint is None else {}
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    after = _evaluate(trainer, "after") if has_eval else {}
+    trainer.save_model(str(out))
+    summary = {
+        "recipe": recipe.name,
+        "template": getattr(trainer.model.config, TEMPLATE_ATTR),
+        "train_pairs": len(trainer.train_dataset),
+        "eval_pairs": len(trainer.eval_dataset) if has_eval else 0,
+        "optimizer_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "resumed_from": checkpoint,
+        **before,
+        **after,
+        "output_dir": str(out),
+    }
+    if trainer.is_world_process_zero():
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        extra = {"optimizer steps": result.global_step, "scoring template": repr(summary["template"])}
+        write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k}, extra)
+        print_summary(summary)
+    return summary

@@ -1,0 +1,83 @@
+"""Reward-model training: the smoke recipe learns held-out preferences, and the result scores like it trained."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from align.cli import main
+from align.config import load_recipe
+from align.methods import reward, runner
+from align.rm.eval_sets import Pair
+
+SMOKE = "recipes/smoke/reward.yaml"
+FAST = ["method.trainer.max_steps=12", "method.trainer.eval_steps=6", "method.trainer.report_to=[]"]
+
+
+def train(repo, tmp_path, *overrides: str) -> dict:
+    return reward.run(load_recipe(repo / SMOKE, [f"output_dir={tmp_path}", *FAST, *overrides]))
+
+
+def test_runner_is_registered():
+    assert runner("reward") is reward
+
+
+def test_smoke_recipe_beats_chance_on_held_out_pairs(repo, tmp_path):
+    summary = train(repo, tmp_path)
+    assert summary["optimizer_steps"] == 12 and summary["eval_pairs"] > 0
+    assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float))
+    assert summary["after/accuracy"] > 0.5
+    assert summary["after/loss"] < summary["before/loss"]
+    assert summary["after/margin"] > summary["before/margin"]
+    for name in ("recipe.resolved.yaml", "metrics.jsonl", "summary.json", "README.md", "plots/accuracy.png"):
+        assert (tmp_path / name).is_file(), name
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval_accuracy" in r for r in logged)
+    # the saved model carries its training template, so `align score` lays text out the same way
+    assert json.loads((tmp_path / "config.json").read_text())["reward_template"] == "ultrarm"
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "Tell me about the moon.", "chosen": "a", "rejected": "b"}) + "\n")
+    assert (
+        main(["score", "--model", str(tmp_path), "--input", str(rows), "--output", str(tmp_path / "o.jsonl")])
+        == 0
+    )
+
+
+def test_accuracy_rises_because_of_the_labels(repo, tmp_path, monkeypatch):
+    """The untrained model happens to rank held-out pairs one way; trained on swapped labels it must turn around."""
+    pair = reward.binarized_pair
+    monkeypatch.setattr(
+        reward, "binarized_pair", lambda row: Pair(pair(row).prompt, pair(row).rejected, pair(row).chosen)
+    )
+    summary = train(repo, tmp_path, "method.margin=false")
+    assert summary["before/accuracy"] < 0.5 < summary["after/accuracy"]
+
+
+def test_margin_column_only_when_asked(repo, tmp_path):
+    from align.data.preferences import load_preferences
+    from align.models.loading import load_tokenizer
+
+    recipe = load_recipe(repo / SMOKE, [f"output_dir={tmp_path}"])
+    train_rows = load_preferences(recipe.data, seed=0)["train"].select(range(4))
+    tokenizer = load_tokenizer(recipe.model)
+    with_margin = reward.prepare_pairs(train_rows, tokenizer, "ultrarm", True, "sample")
+    assert set(with_margin.column_names) == {"chosen_ids", "rejected_ids", "margin"}
+    assert all(m > 0 for m in with_margin["margin"])  # curated-mean: strictly better chosen
+    without = reward.prepare_pairs(train_rows, tokenizer, "ultrarm", False, "sample")
+    assert set(without.column_names) == {"chosen_ids", "rejected_ids"}
+    # the ids are exactly what scoring will see
+    row = train_rows[0]
+    text = f"Human: {row['prompt']}\n\nAssistant: {row['chosen'][-1]['content']}"
+    assert with_margin[0]["chosen_ids"] == tokenizer(text)["input_ids"]
+
+
+def test_ultrarm_recipe_matches_the_spec(repo):
+    recipe = load_recipe(repo / "recipes/ultrarm-13b/reward-uf.yaml")
+    trainer = recipe.method.trainer
+    assert recipe.model.name_or_path == "meta-llama/Llama-2-13b-hf" and recipe.model.dtype == "bfloat16"
+    assert recipe.data.binarize.strategy == "curated-mean" and recipe.data.binarize.score == "mean"
+    assert recipe.method.global_batch_size == 512 and recipe.method.template == "ultrarm"
+    assert trainer["num_train_epochs"] == 1 and trainer["learning_rate"] == pytest.approx(1e-5)
+    assert trainer["lr_scheduler_type"] == "cosine" and trainer["warmup_steps"] == pytest.approx(0.03)
