@@ -32,6 +32,10 @@ test: install
 smoke: install
 	$(ALIGN) run recipes/smoke/dpo-full.yaml $(ARGS)
 
+# Throughput/MFU/memory at a model shape on random weights; CPU at the tiny shape takes well under a minute.
+bench: install
+	$(ALIGN) bench --method dpo --shape tiny --steps 5 $(ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts

@@ -22,6 +22,7 @@ COMMANDS = [
     "align.commands.eval_rm",
     "align.commands.binarize",
     "align.commands.data_report",
+    "align.commands.bench",
 ]
 
 

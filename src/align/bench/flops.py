@@ -1,0 +1,28 @@
+"""Model FLOPs by the spec's arithmetic (shared/specs/recipes.md, "Compute arithmetic for a DPO step")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# dense bf16 peak per device, matched by substring of torch.cuda.get_device_name()
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12}
+
+
+def non_embedding_params(model: Any) -> int:
+    """N: every parameter except the input embeddings; a tied lm_head still counts once."""
+    total = sum(p.numel() for p in model.parameters())
+    embed = model.get_input_embeddings().weight
+    out = model.get_output_embeddings()
+    tied = out is not None and out.weight is embed
+    return total if tied else total - embed.numel()
+
+
+def flops_per_token(n_params: int, method: str, precompute_ref: bool) -> int:
+    """6N for forward+backward, plus 2N for DPO's online reference forward."""
+    online_ref = method == "dpo" and not precompute_ref
+    return (8 if online_ref else 6) * n_params
+
+
+def device_peak(device_name: str) -> float | None:
+    """Peak FLOP/s of a known GPU; None (MFU n/a) on CPU and unlisted devices."""
+    return next((peak for key, peak in PEAK_FLOPS.items() if key in device_name), None)
