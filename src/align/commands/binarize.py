@@ -2,7 +2,8 @@
 
 Writes DIR/train_prefs.jsonl, DIR/test_prefs.jsonl (when --test-size > 0) and DIR/report.json
 in the HuggingFaceH4/ultrafeedback_binarized format. SRC is a local .jsonl/.json/.parquet
-file, sample://ultrafeedback, or a hub id (openbmb/UltraFeedback with --revision).
+file, sample://ultrafeedback, or a hub id (openbmb/UltraFeedback loads the corrected upload
+40b4365 unless --revision says otherwise).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-margin", type=float, default=0.0, help="Drop pairs with a smaller score gap.")
     p.add_argument("--order-by-margin", action="store_true", help="Order train pairs easy to hard.")
     p.add_argument("--num-proc", type=int, default=1, help="Worker processes (output is identical).")
-    p.add_argument("--revision", help="Hub revision of the input (pin it for reproducibility).")
+    p.add_argument("--revision", help="Hub revision of the input (a commit, for reproducibility).")
     p.set_defaults(func=main)
 
 

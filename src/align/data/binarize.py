@@ -310,11 +310,11 @@ def binarize(
     drops = table.column("drop").to_pylist()
     pair_idx = [i for i, d in enumerate(drops) if not d]
     if not pair_idx:
-        reasons = Counter(d for d in drops if d != _NOT_A_ROW).most_common()
+        reasons = Counter(d for d in drops if d != _NOT_A_ROW)
+        why = ", ".join(f"{r}: {n}" for r, n in reasons.most_common()) or "the input has no rows"
         raise AlignError(
-            f"No preference pair came out of {raw.name}: all {len(reasons) and sum(n for _, n in reasons)} rows "
-            f"were dropped ({', '.join(f'{r}: {n}' for r, n in reasons) or 'the input is empty'}). Check the "
-            "input and the strategy/score settings."
+            f"No preference pair came out of {raw.name}: all {reasons.total()} rows were dropped ({why}). "
+            "Check the input file and the strategy/score settings."
         )
     train, test = _split(
         table.column("row").to_pylist(), table.column("margin").to_pylist(), pair_idx, cfg, raw.name

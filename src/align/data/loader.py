@@ -55,12 +55,17 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def hub_revision(path: str, revision: str | None) -> str | None:
+    """The revision to load: the one asked for; for openbmb/UltraFeedback the corrected upload by default."""
+    return revision or (REVISION if path == HUB_ID else None)
+
+
 def input_identity(path: str, revision: str | None) -> str:
     """What the input is, for cache keys: content hash of a local file, or hub id + revision."""
     local = local_path(path)
     if local is not None:
         return f"file:{file_digest(local)}"
-    return f"hub:{path}@{revision or 'main'}"
+    return f"hub:{path}@{hub_revision(path, revision) or 'main'}"
 
 
 def _missing_fields_error(name: str, fields: set[str]) -> AlignError:
@@ -105,9 +110,10 @@ def load_raw(path: str, revision: str | None = None) -> RawData:
 
     local = local_path(path)
     if local is None:
+        revision = hub_revision(path, revision)
         ds = datasets.load_dataset(path, revision=revision, split="train")
         _check_columns(f"Hub dataset {path}", ds.column_names)
-        return RawData(ds, encoded=False, name=path)
+        return RawData(ds, encoded=False, name=f"{path}@{revision}" if revision else path)
     name = f"Input file {local}"
     if local.suffix == ".parquet":
         ds = datasets.load_dataset("parquet", data_files=str(local), split="train")
