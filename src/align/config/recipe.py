@@ -215,23 +215,82 @@ class RewardMethod(TrainerMethod):
         return RewardModelConfig._check_template(v)
 
 
+class PromptsConfig(Section):
+    """The instructions PPO and best-of-N generate from, and how they are filtered."""
+
+    path: str | None = Field(
+        None,
+        description="A JSON/JSONL/Parquet file (or hf:// URL) of rows with an `instruction` field, e.g. AlpacaEval's "
+        "alpaca_eval.json; null takes the instructions of the recipe's `data` section.",
+    )
+    decontaminate: str | None = Field(
+        "truthful_qa",
+        description="TruthfulQA questions to drop: 'truthful_qa' (hub), a local file, or null to keep all.",
+    )
+    max_length: int | None = Field(
+        512,
+        ge=1,
+        description="Drop prompts longer than this many tokens once rendered with the policy's chat template.",
+    )
+    max_prompts: int | None = Field(None, ge=1, description="Keep a seeded random subset of this size.")
+    system_prompt: str | None = Field(None, description="A system message rendered before every instruction.")
+
+
+class SamplingPromptsConfig(PromptsConfig):
+    """Prompts for best-of-N: generations are not training data, so nothing is decontaminated by default."""
+
+    decontaminate: str | None = Field(
+        None, description=PromptsConfig.model_fields["decontaminate"].description
+    )
+
+
 class PPOMethod(TrainerMethod):
-    """PPO through trl.experimental.ppo.PPOTrainer with a (possibly cross-template) reward oracle."""
+    """PPO through trl.experimental.ppo.PPOTrainer with a (possibly cross-template) reward oracle.
+
+    global_batch_size is the rollout batch (samples per PPO iteration over all processes).
+    """
 
     name: Literal["ppo"]
     trl_method: ClassVar[str] = "ppo"
-    value_model_init: Literal["reward", "policy"] = "reward"
+    value_model_init: Literal["reward", "policy"] = Field(
+        "reward",
+        description="Start the value model from the reward model (needs the policy's tokenizer) or from the policy "
+        "with a fresh scalar head.",
+    )
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    eval_prompts: int = Field(
+        16,
+        ge=0,
+        description="Prompts held out for TRL's sample generations (samples.jsonl); 0 disables them.",
+    )
+    reward_batch_size: int = Field(16, ge=1, description="Sequences per reward-model forward pass.")
+    reward_clip: float | None = Field(
+        None, gt=0, description="Clip oracle rewards to [-reward_clip, reward_clip] before PPO sees them."
+    )
 
 
 class BestOfNMethod(Section):
-    """Sample N completions per prompt, keep the reward model's argmax."""
+    """Sample max(N) completions per prompt once, keep the reward model's argmax among the first N."""
 
     name: Literal["best-of-n"]
-    n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16], min_length=1)
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(512, ge=1)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="Prompts per generate call (each sampled max(N) times).")
+    reward_batch_size: int = Field(16, ge=1, description="Sequences per reward-model forward pass.")
+    engine: Literal["auto", "hf", "vllm"] = Field(
+        "auto",
+        description="Sampler: vLLM when installed and a GPU is present (auto), else transformers' generate.",
+    )
+    prompts: SamplingPromptsConfig = Field(default_factory=SamplingPromptsConfig)
+
+    @field_validator("n")
+    @classmethod
+    def _check_n(cls, v: list[int]) -> list[int]:
+        if any(n < 1 for n in v):
+            raise ValueError("every N must be a positive integer")
+        return sorted(set(v))
 
 
 Method = Annotated[DPOMethod | RewardMethod | PPOMethod | BestOfNMethod, Field(discriminator="name")]
