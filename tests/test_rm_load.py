@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,52 @@ def test_render_templates():
         check_template("{prompt} only")
     with pytest.raises(ValidationError, match="format string"):
         RewardModelConfig(name_or_path="tiny://llama-rm", template="Human: {prompt}")
+
+
+# The two WebGPT examples of the openbmb/UltraRM-13b model card, in the card's single-newline layout,
+# with its published chosen - rejected differences (each text scored alone, fp32).
+MARTINI = 'Human: "Who orders martinis ""shaken, not stirred""?"\nAssistant: '
+SURAL = "Human: Sural relates to which part of the body?\nAssistant: "
+CARD_EXAMPLES = [
+    (
+        MARTINI + "Sean Connery's character, fictional British Secret Service agent James Bond, in the movie "
+        'Goldfinger, stated that he preferred his martini to be "shaken, not stirred". [1] Some believe that Bond '
+        "ordered his martini shaken because of the vodka it contained, as vodka was, for the most part, refined "
+        "from potatoes (cheaper brands) which made the vodka oily. To disperse the oil, Bond ordered his martinis "
+        "shaken. [2]",
+        MARTINI
+        + "Fleming's fictional British Secret Service agent James Bond orders his martini cocktail shaken, "
+        "not stirred [1]. Bond's preferences for his martini are carried over to the films, where his orders are "
+        "seen in both the 1961 film Dr. No and the 2006 film Casino Royale [1, 2]. In both films, Bond's "
+        "subordinates copy his order, telling the bartender to keep the fruit with their drinks [2]. However, in "
+        "the 2006 film, Bond appears irritated when the bartender asks if he would like his drink shaken or "
+        "stirred [2].",
+        2.4158712085336447,
+    ),
+    (
+        SURAL
+        + "The sural region is the muscular swelling of the back of the leg below the knee, formed chiefly "
+        "by the bellies of the gastrocnemius and soleus muscles [1,2].",
+        SURAL
+        + "The Sural nerve runs down the side of the leg near the small saphenous vein, then passes forward "
+        "below the lateral malleolus and continues on the outside of the foot as the lateral dorsal cutaneous "
+        "nerve, which then communicates with the intermediate dorsal cutaneous nerve, which branches off to the "
+        "side of the foot. [1]",
+        0.1896953582763672,
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("ALIGN_ULTRARM_PATH"), reason="set ALIGN_ULTRARM_PATH to UltraRM-13b weights"
+)
+def test_real_ultrarm_reproduces_the_model_card_examples():
+    """Opt-in check of the real weights (26 GB in fp16; about 52 GB of RAM in fp32)."""
+    path = os.environ["ALIGN_ULTRARM_PATH"]
+    model, tokenizer = load_reward_model(RewardModelConfig(name_or_path=path, dtype="float32"))
+    texts = [text for chosen, rejected, _ in CARD_EXAMPLES for text in (chosen, rejected)]
+    for batch_size in (1, len(texts)):
+        rewards = score_texts(model, tokenizer, texts, batch_size, progress=False)
+        gaps = [rewards[i] - rewards[i + 1] for i in range(0, len(rewards), 2)]
+        assert gaps == pytest.approx([gap for _, _, gap in CARD_EXAMPLES], abs=2e-3)

@@ -101,10 +101,6 @@ class EvalSet:
         return f"sample://{self.key}"
 
 
-# Script-based hub datasets: `datasets` >= 4 no longer runs loading scripts, so these read the
-# Parquet conversion the hub publishes for every dataset.
-PARQUET = {"revision": "refs/convert/parquet"}
-
 EVAL_SETS = {
     s.key: s
     for s in [
@@ -116,16 +112,14 @@ EVAL_SETS = {
             hh_pair,
             {"data_dir": "helpful-base"},
         ),
-        EvalSet(
-            "webgpt_comparisons", "OpenAI WebGPT", "openai/webgpt_comparisons", "train", webgpt_pair, PARQUET
-        ),
+        EvalSet("webgpt_comparisons", "OpenAI WebGPT", "openai/webgpt_comparisons", "train", webgpt_pair),
         EvalSet(
             "summarize_from_feedback",
             "OpenAI Summ.",
             "openai/summarize_from_feedback",
             "validation",
             summarize_pair,
-            {"name": "comparisons", **PARQUET},
+            {"name": "comparisons"},
         ),
         EvalSet("shp", "Stanford SHP", "stanfordnlp/SHP", "test", shp_pair),
     ]
@@ -162,7 +156,14 @@ def load_rows(eval_set: EvalSet, local: bool = False):
 
     if local:
         return datasets.load_dataset("json", data_files=resolve(eval_set.sample), split="train")
-    return datasets.load_dataset(eval_set.path, split=eval_set.split, **eval_set.load_kwargs)
+    try:
+        return datasets.load_dataset(eval_set.path, split=eval_set.split, **eval_set.load_kwargs)
+    except RuntimeError as exc:  # WebGPT and summarize-from-feedback shipped as loading scripts,
+        if "scripts are no longer supported" not in str(exc):  # which datasets >= 4 does not run:
+            raise  # read the Parquet export the hub makes of every dataset instead
+        return datasets.load_dataset(
+            eval_set.path, split=eval_set.split, revision="refs/convert/parquet", **eval_set.load_kwargs
+        )
 
 
 def take_pairs(
