@@ -95,14 +95,14 @@ def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool)
     """The TRL config and model section of an in-memory recipe carrying the speed flags."""
     from align.methods.trainer_args import build_trainer_args
 
-    trainer = _common_fields(s) | {
-        "bf16": cuda,
+    flags = {
         "gradient_checkpointing": s.gradient_checkpointing,
         "use_liger_kernel": s.liger,
         "torch_compile": s.torch_compile,
+        "precompute_ref_log_probs": s.precompute_ref,
     }
-    if s.method == "dpo":
-        trainer["precompute_ref_log_probs"] = s.precompute_ref
+    # only the flags that are on: transformers warns about some fields whenever they are given
+    trainer = _common_fields(s) | {"bf16": cuda} | {k: v for k, v in flags.items() if v}
     recipe = Recipe(
         name=f"bench-{s.method}-{s.shape}",
         output_dir=output_dir,
