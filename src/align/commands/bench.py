@@ -8,6 +8,7 @@ prints the speed-up of align's settings over them. Speed flags apply to `align` 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from align.bench.shapes import SHAPES
 from align.errors import AlignError
@@ -58,6 +59,10 @@ def main(args: argparse.Namespace) -> int:
     if args.precompute_ref and args.method != "dpo":
         raise AlignError(
             "--precompute-ref is a DPO option (reference log-probs); drop it for --method reward."
+        )
+    if args.liger and importlib.util.find_spec("liger_kernel") is None:
+        raise AlignError(
+            "--liger needs the liger-kernel package, which is not installed: pip install liger-kernel."
         )
     modes = ["align", "trl-defaults"] if args.mode == "both" else [args.mode]
     records = []
