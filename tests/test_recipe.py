@@ -45,6 +45,11 @@ def test_overrides_apply_last_and_parse_yaml_values(write_recipe):
     assert r.seed == 7
 
 
+def test_yaml_bare_no_means_the_strategy_no(write_recipe):
+    r = load_recipe(write_recipe(BASE), ["method.trainer.eval_strategy=no", "method.trainer.save_strategy=no"])
+    assert r.method.trainer["eval_strategy"] == "no" and r.method.trainer["save_strategy"] == "no"
+
+
 def test_unknown_key_names_file_key_and_allowed(write_recipe):
     write_recipe(BASE, "base.yaml")
     child = write_recipe("base: base.yaml\nmodel: {dtyp: bfloat16}\n", "child.yaml")

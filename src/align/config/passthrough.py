@@ -68,6 +68,8 @@ def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = froze
             )
         tp = types[key]
         choices = _enum_choices(tp)
+        if value is False and choices and "no" in choices:
+            value = "no"  # YAML 1.1 reads a bare `no` (as in `save_strategy: no`) as false
         if choices is not None and isinstance(value, str) and value not in choices:
             raise PassthroughError(key, f"= {value!r} is not one of the allowed values: {', '.join(choices)}")
         try:

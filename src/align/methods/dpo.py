@@ -144,7 +144,9 @@ def run(recipe: Recipe) -> dict[str, Any]:
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k}, {"optimizer steps": result.global_step})
+        write_model_card(
+            recipe, {k: v for k, v in summary.items() if "/" in k}, {"optimizer steps": result.global_step}
+        )
         print_summary(summary)
     return summary
 
