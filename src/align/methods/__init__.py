@@ -7,6 +7,7 @@ from types import ModuleType
 
 RUNNERS = {
     "dpo": "align.methods.dpo",
+    "ppo": "align.methods.ppo",
     "reward": "align.methods.reward",
 }
 
