@@ -23,6 +23,7 @@ COMMANDS = [
     "align.commands.binarize",
     "align.commands.data_report",
     "align.commands.bench",
+    "align.commands.best_of_n",
 ]
 
 

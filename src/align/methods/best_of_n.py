@@ -1,0 +1,257 @@
+"""Best-of-N: sample max(N) completions per prompt once, score them with the oracle, keep the argmax of the first N.
+
+Because every N reads a prefix of the same samples, the best-of-N reward can only grow with N,
+and the comparison between Ns carries no sampling noise between them (spec §6: 16 samples at
+temperature 1, top-p 1, UltraRM argmax among the first N for N in 1, 2, 4, 8, 16).
+
+    output_dir/samples.jsonl              every prompt with all its samples and their rewards
+    output_dir/best-of-N.jsonl            the selected completion per prompt, for each N
+    output_dir/alpaca_eval/best-of-N.json AlpacaEval input: instruction, output, generator
+    output_dir/reward_vs_n.{json,md}      mean oracle reward of the selected completions per N
+    output_dir/plots/reward_vs_n.png      the same as a plot
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from align.config.recipe import BestOfNMethod, Recipe
+from align.errors import AlignError
+from align.methods.prompts import PromptSet, load_prompts
+from align.methods.reward_oracle import PromptIndex, load_oracle
+from align.models.loading import load_causal_lm, load_tokenizer
+from align.models.tiny import resolve
+from align.runs.outputs import prepare_run, write_model_card
+
+
+def select(rewards: list[list[float]], ns: list[int]) -> dict[int, list[int]]:
+    """For each N, the index of the highest reward among each prompt's first N samples (first one on ties)."""
+    return {n: [max(range(min(n, len(row))), key=row.__getitem__) for row in rewards] for n in ns}
+
+
+def _engine(method: BestOfNMethod) -> str:
+    import torch
+
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if method.engine == "vllm" and not has_vllm:
+        raise AlignError(
+            "method.engine is 'vllm' but vLLM is not installed. Install it with `pip install -e '.[vllm]'` on a GPU "
+            "machine, or set method.engine: auto (transformers' generate when vLLM is missing)."
+        )
+    if method.engine == "auto":
+        return "vllm" if has_vllm and torch.cuda.is_available() else "hf"
+    return method.engine
+
+
+def sample_hf(recipe: Recipe, prompts: PromptSet, tokenizer: Any, n: int) -> list[list[str]]:
+    """n completions per prompt with transformers' generate (pure sampling: top_k off)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    method = recipe.method
+    model = load_causal_lm(recipe.model)
+    if torch.cuda.is_available() and not recipe.model.quantization:
+        model.to("cuda")
+    model.eval()
+    out: list[list[str]] = []
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(prompts.ids), desc=f"sampling {n} per prompt", unit="prompt") as bar,
+    ):
+        for start in range(0, len(prompts.ids), method.batch_size):
+            chunk = prompts.ids[start : start + method.batch_size]
+            batch = tokenizer.pad({"input_ids": chunk}, padding_side="left", return_tensors="pt").to(
+                model.device
+            )
+            generated = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=method.temperature,
+                top_p=method.top_p,
+                top_k=0,
+                max_new_tokens=method.max_new_tokens,
+                num_return_sequences=n,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            texts = tokenizer.batch_decode(
+                generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+            )
+            out += [texts[i : i + n] for i in range(0, len(texts), n)]
+            bar.update(len(chunk))
+    del model
+    return out
+
+
+def sample_vllm(recipe: Recipe, prompts: PromptSet, n: int) -> list[list[str]]:
+    """n completions per prompt with vLLM, from the same token ids the HF path uses."""
+    from vllm import LLM, SamplingParams
+
+    method, cfg = recipe.method, recipe.model
+    llm = LLM(
+        model=resolve(cfg.name_or_path),
+        tokenizer=resolve(cfg.tokenizer or cfg.name_or_path),
+        revision=cfg.revision,
+        dtype=cfg.dtype,
+        seed=recipe.seed,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    params = SamplingParams(
+        n=n,
+        temperature=method.temperature,
+        top_p=method.top_p,
+        max_tokens=method.max_new_tokens,
+        seed=recipe.seed,
+    )
+    results = llm.generate([{"prompt_token_ids": ids} for ids in prompts.ids], params, use_tqdm=True)
+    del llm
+    return [[c.text for c in r.outputs] for r in results]
+
+
+def _free_accelerator_memory() -> None:
+    """Drop the sampler before the reward model loads: both 13B models need not fit at once."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _plot(table: list[dict[str, Any]], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ns = [r["n"] for r in table]
+    ax.plot(ns, [r["mean_reward"] for r in table], marker="o")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xlabel("N (samples per prompt)")
+    ax.set_ylabel("mean oracle reward of the selected")
+    ax.set_title("best-of-N")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(target, dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(
+    recipe: Recipe, prompts: list[str], samples: list[list[str]], rewards: list[list[float]]
+) -> list[dict[str, Any]]:
+    """All files of the module docstring; returns the reward-vs-N table."""
+    out = Path(recipe.output_dir)
+    _write_jsonl(
+        out / "samples.jsonl",
+        [
+            {"prompt": p, "responses": s, "rewards": r}
+            for p, s, r in zip(prompts, samples, rewards, strict=True)
+        ],
+    )
+    (out / "alpaca_eval").mkdir(parents=True, exist_ok=True)
+    table = []
+    for n, picks in select(rewards, recipe.method.n).items():
+        chosen = [
+            {"prompt": p, "response": s[i], "reward": r[i], "index": i}
+            for p, s, r, i in zip(prompts, samples, rewards, picks, strict=True)
+        ]
+        _write_jsonl(out / f"best-of-{n}.jsonl", chosen)
+        generator = f"{recipe.name}-best-of-{n}"
+        alpaca = [
+            {"instruction": c["prompt"], "output": c["response"], "generator": generator} for c in chosen
+        ]
+        (out / "alpaca_eval" / f"best-of-{n}.json").write_text(
+            json.dumps(alpaca, indent=2, ensure_ascii=False)
+        )
+        table.append(
+            {
+                "n": n,
+                "mean_reward": statistics.fmean(c["reward"] for c in chosen),
+                "mean_response_chars": statistics.fmean(len(c["response"]) for c in chosen),
+            }
+        )
+    (out / "reward_vs_n.json").write_text(json.dumps(table, indent=2))
+    lines = ["| N | mean oracle reward | mean response length (chars) |", "|---|---|---|"]
+    lines += [f"| {r['n']} | {r['mean_reward']:.4f} | {r['mean_response_chars']:.1f} |" for r in table]
+    (out / "reward_vs_n.md").write_text("\n".join(lines) + "\n")
+    _plot(table, out / "plots" / "reward_vs_n.png")
+    return table
+
+
+def run(recipe: Recipe) -> dict[str, Any]:
+    """Sample, score, select, and write the outputs; return the summary."""
+    from transformers import set_seed
+
+    from align.rm.load import inference_device
+
+    method = recipe.method
+    if recipe.reward_model is None:
+        raise AlignError(
+            f"Recipe {recipe.name!r} has no `reward_model` section; best-of-N needs one to pick the best sample "
+            "(e.g. reward_model: {name_or_path: openbmb/UltraRM-13b, template: ultrarm})."
+        )
+    out = prepare_run(recipe)
+    set_seed(recipe.seed)
+    tokenizer = load_tokenizer(recipe.model)
+    prompts = load_prompts(recipe, method.prompts, tokenizer)
+    n_max, engine = max(method.n), _engine(method)
+    print(
+        f"align: best-of-{method.n} on {prompts.describe()}, {n_max} samples each with {engine}", flush=True
+    )
+    samples = (
+        sample_vllm(recipe, prompts, n_max)
+        if engine == "vllm"
+        else sample_hf(recipe, prompts, tokenizer, n_max)
+    )
+    _free_accelerator_memory()
+
+    oracle = load_oracle(
+        recipe.reward_model,
+        tokenizer,
+        PromptIndex(prompts.prompts, prompts.ids),
+        method.reward_batch_size,
+        device=inference_device(),
+    )
+    flat = oracle.rewards(
+        [p for p, s in zip(prompts.prompts, samples, strict=True) for _ in s],
+        [r for s in samples for r in s],
+        progress=True,
+    )
+    rewards = [flat[i * n_max : (i + 1) * n_max] for i in range(len(samples))]
+    table = write_outputs(recipe, prompts.prompts, samples, rewards)
+
+    summary: dict[str, Any] = {
+        "recipe": recipe.name,
+        "prompts": len(prompts.prompts),
+        "samples_per_prompt": n_max,
+        "engine": engine,
+        "reward_template": oracle.template,
+        **{f"best-of-{r['n']}/mean_reward": r["mean_reward"] for r in table},
+        "output_dir": str(out),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_model_card(
+        recipe,
+        {k: v for k, v in summary.items() if "/" in k},
+        {
+            "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{oracle.template}`",
+            "prompts": prompts.describe(),
+            "sampling": f"{n_max} per prompt, temperature {method.temperature}, top-p {method.top_p}, {engine}",
+            "AlpacaEval inputs": "`alpaca_eval/best-of-N.json`",
+        },
+    )
+    print("\n" + (out / "reward_vs_n.md").read_text())
+    return summary
