@@ -28,7 +28,10 @@ def is_ultrarm(config) -> bool:
 
 
 def load_reward_model(cfg: RewardModelConfig, device: str | None = None):
-    """(model, tokenizer) ready for batched scoring: eval mode, right padding, one pad id for both."""
+    """(model, tokenizer) ready for batched scoring: eval mode, right padding, one pad id for both.
+
+    `device` places the weights (e.g. "cuda"); None leaves them where transformers loads them.
+    """
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     source = resolve(cfg.name_or_path)
@@ -49,9 +52,7 @@ def load_reward_model(cfg: RewardModelConfig, device: str | None = None):
     head = sorted(k for k in info["missing_keys"] if k.split(".")[0] in {"score", "classifier"})
     if head or model.config.num_labels != 1:
         problem = (
-            f"its checkpoint lacks the reward head ({', '.join(head)})"
-            if head
-            else (f"it has num_labels={model.config.num_labels}, not 1")
+            f"its checkpoint lacks the reward head ({', '.join(head)})" if head else "its num_labels is not 1"
         )
         raise AlignError(
             f"reward_model.name_or_path={cfg.name_or_path} is not a reward model: {problem}. Point it at a "

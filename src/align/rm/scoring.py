@@ -76,7 +76,6 @@ class RowError(ValueError):
 
     def __init__(self, field: str, problem: str):
         super().__init__(f"field `{field}` {problem}")
-        self.field = field
 
 
 def row_items(row: Any) -> list[tuple[str, str, str]]:
@@ -103,7 +102,7 @@ def _field(row: dict, field: str, role: str) -> str:
 def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON) for each non-blank line."""
     if not path.is_file():
-        raise AlignError(f"Input file {path} does not exist. Pass a JSONL file with --input.")
+        raise AlignError(f"Input file {path} does not exist. Give the path of an existing JSONL file.")
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
