@@ -119,3 +119,24 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         (a[k] - load_file(Path(resolve("tiny://llama")) / "model.safetensors")[k]).abs().max() for k in a
     )
     assert moved > 1e-4  # training did change the weights, so the equality above means something
+
+
+def test_precomputed_reference_logps_are_reused_by_a_rerun(tmp_path, monkeypatch):
+    """TRL caches them keyed by data fingerprint + model hash (+ settings): a rerun computes none."""
+    from trl import DPOTrainer
+
+    calls: list[int] = []
+    original = DPOTrainer.compute_ref_log_probs
+
+    def counting(self, model, inputs):
+        calls.append(1)
+        return original(self, model, inputs)
+
+    monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", counting)
+    recipe = load_recipe(
+        REPO / "recipes/smoke/dpo-precompute.yaml", [f"output_dir={tmp_path}", "method.trainer.report_to=[]"]
+    )
+    dpo.build_trainer(recipe)
+    first = len(calls)
+    dpo.build_trainer(recipe)
+    assert first > 0 and len(calls) == first
