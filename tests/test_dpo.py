@@ -140,3 +140,29 @@ def test_precomputed_reference_logps_are_reused_by_a_rerun(tmp_path, monkeypatch
     first = len(calls)
     dpo.build_trainer(recipe)
     assert first > 0 and len(calls) == first
+
+
+def _between_pair_padding(trainer) -> float:
+    """Padding that batching adds beyond each pair's own longer side (what bucketing can remove)."""
+    excess = total = 0
+    for batch in trainer.get_train_dataloader():
+        pair_lengths = batch["attention_mask"].sum(dim=1).view(2, -1).max(dim=0).values
+        excess += int((batch["attention_mask"].shape[1] - pair_lengths).sum())
+        total += batch["attention_mask"].shape[1] * len(pair_lengths)
+    return excess / total
+
+
+def test_group_by_length_cuts_padding(tmp_path):
+    """Bucketing needs a length column that DPOTrainer would drop: guards align's override of it."""
+    base = [
+        f"output_dir={tmp_path}",
+        "method.trainer.report_to=[]",
+        "method.trainer.per_device_train_batch_size=8",
+    ]
+    smoke = REPO / "recipes/smoke/dpo-full.yaml"
+    random_order = _between_pair_padding(dpo.build_trainer(load_recipe(smoke, base)))
+    grouped = dpo.build_trainer(
+        load_recipe(smoke, [*base, "method.trainer.train_sampling_strategy=group_by_length"])
+    )
+    assert "length" in grouped.train_dataset.column_names
+    assert _between_pair_padding(grouped) < 0.5 * random_order

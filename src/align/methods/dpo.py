@@ -72,10 +72,37 @@ def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -
     return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
 
 
+def _trainer_class() -> type:
+    """DPOTrainer, plus length bucketing when `train_sampling_strategy: group_by_length`.
+
+    transformers groups by a `length` column, but DPOTrainer keeps only its token-id columns
+    when it builds the sampler; this is the one place align reaches into that (guarded by
+    tests/test_dpo.py::test_group_by_length_cuts_padding).
+    """
+    from trl import DPOTrainer
+
+    class LengthAwareDPOTrainer(DPOTrainer):
+        def _set_signature_columns_if_needed(self) -> None:
+            super()._set_signature_columns_if_needed()
+            if self.args.train_sampling_strategy == "group_by_length":
+                self._signature_columns = [*self._signature_columns, self.args.length_column_name]
+
+    return LengthAwareDPOTrainer
+
+
+def _add_pair_length(trainer: Any) -> None:
+    """Length of the longer side of each pair, the quantity that sets a batch's padding."""
+    name = trainer.args.length_column_name
+    trainer.train_dataset = trainer.train_dataset.map(
+        lambda e: {name: len(e["prompt_ids"]) + max(len(e["chosen_ids"]), len(e["rejected_ids"]))},
+        desc="Measuring pair lengths",
+    )
+
+
 def build_trainer(recipe: Recipe) -> Any:
     """Everything up to a ready DPOTrainer; shared by `run` and the benchmark."""
     from transformers import set_seed
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig
 
     from align.data.preferences import load_preferences
 
@@ -102,7 +129,7 @@ def build_trainer(recipe: Recipe) -> Any:
     )
     model = load_causal_lm(recipe.model)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
-    return DPOTrainer(
+    trainer = _trainer_class()(
         model=model,
         ref_model=load_causal_lm(recipe.model) if needs_ref else None,
         args=args,
@@ -112,6 +139,9 @@ def build_trainer(recipe: Recipe) -> Any:
         peft_config=peft_config,
         callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
     )
+    if args.train_sampling_strategy == "group_by_length":
+        _add_pair_length(trainer)
+    return trainer
 
 
 def _evaluate(trainer: Any, label: str) -> dict[str, float]:
