@@ -9,7 +9,8 @@ GPU_STAMP := $(VENV)/.installed-gpu
 ARGS ?=
 
 .PHONY: install install-gpu test smoke lint bench \
-        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus rm-ultrarm
+        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus rm-ultrarm \
+        test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,12 @@ $(GPU_STAMP): $(STAMP)
 
 install-gpu: $(GPU_STAMP)
 
+# Tests marked slow (minutes on CPU) run with `make test-slow`, or `make test ARGS='-m slow'` (the last -m wins).
 test: install
-	$(PY) -m pytest -q $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+	$(PY) -m pytest -q -m "not slow" $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+test-slow: install
+	$(PY) -m pytest -q -m slow $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 smoke: install
 	$(ALIGN) run recipes/smoke/dpo-full.yaml $(ARGS)
@@ -52,6 +57,15 @@ dpo-zephyr-qlora: install-gpu
 
 dpo-notus: install-gpu
 	$(ALIGN) run recipes/notus-7b-v1/dpo-full.yaml $(ARGS)
+
+ppo-ultralm: install-gpu
+	$(ALIGN) run recipes/ultralm-13b-ppo/ppo.yaml $(ARGS)
+
+ppo-ultralm-lora: install-gpu
+	$(ALIGN) run recipes/ultralm-13b-ppo/ppo-lora.yaml $(ARGS)
+
+bon-ultralm: install-gpu
+	$(ALIGN) run recipes/ultralm-13b-ppo/best-of-n.yaml $(ARGS)
 
 rm-ultrarm: install-gpu
 	$(ALIGN) run recipes/ultrarm-13b/reward-uf.yaml $(ARGS)

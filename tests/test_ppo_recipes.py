@@ -1,0 +1,60 @@
+"""The UltraLM-13B PPO and best-of-N recipes resolve to the published numbers (shared/specs/ultrarm-and-ppo.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from trl.experimental.ppo import PPOConfig
+
+from align.config import load_recipe
+from align.methods.prompts import encode
+from align.methods.trainer_args import build_trainer_args
+from align.models.tiny import build_tokenizer
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "ultralm-13b-ppo"
+
+
+def ppo_batches(args: PPOConfig, world: int) -> dict[str, float]:
+    """TRL 1.12 PPOTrainer's batch arithmetic (ppo_trainer.py __init__), without building a trainer."""
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * world
+    return {
+        "samples per iteration": batch,
+        "optimizer mini-batch": batch / args.num_mini_batches,
+        "iterations": args.total_episodes / batch,
+        "accumulation": args.gradient_accumulation_steps,
+    }
+
+
+@pytest.mark.parametrize(("name", "world"), [("ppo.yaml", 8), ("ppo.yaml", 2), ("ppo-lora.yaml", 4)])
+def test_ppo_recipes_resolve_to_80_iterations_of_512_with_minibatch_64(name, world):
+    recipe = load_recipe(RECIPES / name)
+    args = build_trainer_args(recipe, PPOConfig, world_size=world)
+    assert ppo_batches(args, world) == {
+        "samples per iteration": 512,
+        "optimizer mini-batch": 64,
+        "iterations": 80,
+        "accumulation": 1,  # num_mini_batches only splits optimizer steps without accumulation in TRL 1.12
+    }
+    assert args.lr_scheduler_type == "constant"
+    assert args.learning_rate == (1e-6 if name == "ppo.yaml" else 1e-5)
+    assert (
+        recipe.reward_model.name_or_path == "openbmb/UltraRM-13b"
+        and recipe.reward_model.template == "ultrarm"
+    )
+    assert recipe.method.eval_prompts >= args.per_device_eval_batch_size * recipe.launch.num_processes
+
+
+def test_best_of_n_recipe_samples_16_at_temperature_1():
+    method = load_recipe(RECIPES / "best-of-n.yaml").method
+    assert (method.n, method.temperature, method.top_p) == ([1, 2, 4, 8, 16], 1.0, 1.0)
+    assert method.prompts.path.endswith("alpaca_eval.json") and method.prompts.decontaminate is None
+
+
+@pytest.mark.parametrize("name", ["ppo.yaml", "best-of-n.yaml"])
+def test_ultralm_template_renders_the_published_format(name):
+    recipe = load_recipe(RECIPES / name)
+    tokenizer = build_tokenizer("bytes", recipe.model.chat_template)
+    ids = encode(tokenizer, ["Hi"], recipe.method.prompts.system_prompt)[0]
+    system = recipe.method.prompts.system_prompt
+    assert tokenizer.decode(ids) == f"<s>User: {system}</s>\nUser: Hi</s>\nAssistant: "
