@@ -9,14 +9,14 @@ before and after training, and the run outputs of align.runs.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
-from align.methods.trainer_args import build_trainer_args, last_checkpoint
+from align.methods.trainer_args import build_trainer_args
+from align.methods.training import train_and_report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
-from align.runs.outputs import MetricsCallback, prepare_run, write_model_card
+from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
     "loss": ["loss", "eval_loss"],
@@ -144,44 +144,7 @@ def build_trainer(recipe: Recipe) -> Any:
     return trainer
 
 
-def _evaluate(trainer: Any, label: str) -> dict[str, float]:
-    """Evaluate and keep the summary metrics. TRL adds its reward metrics to the logged dict only."""
-    trainer.evaluate()
-    logs = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, MetricsCallback)).last_logs
-    return {f"{label}/{k}": logs[f"eval_{k}"] for k in SUMMARY_KEYS if f"eval_{k}" in logs}
-
-
 def run(recipe: Recipe) -> dict[str, Any]:
     """Train, evaluate before and after, save the model and the run outputs; return the summary."""
-    out = prepare_run(recipe)
-    trainer = build_trainer(recipe)
-    has_eval = trainer.eval_dataset is not None
-    checkpoint = last_checkpoint(recipe.output_dir) if recipe.method.resume else None
-    before = _evaluate(trainer, "before") if has_eval and checkpoint is None else {}
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    after = _evaluate(trainer, "after") if has_eval else {}
-    trainer.save_model(str(out))
-    summary = {
-        "recipe": recipe.name,
-        "train_pairs": len(trainer.train_dataset),
-        "eval_pairs": len(trainer.eval_dataset) if has_eval else 0,
-        "optimizer_steps": result.global_step,
-        "train_loss": result.training_loss,
-        "resumed_from": checkpoint,
-        **before,
-        **after,
-        "output_dir": str(out),
-    }
-    if trainer.is_world_process_zero():
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        write_model_card(
-            recipe, {k: v for k, v in summary.items() if "/" in k}, {"optimizer steps": result.global_step}
-        )
-        print_summary(summary)
-    return summary
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    print("\n== align run summary ==")
-    for key, value in summary.items():
-        print(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
+    prepare_run(recipe)
+    return train_and_report(recipe, build_trainer(recipe), SUMMARY_KEYS)

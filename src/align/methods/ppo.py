@@ -17,10 +17,10 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
-from align.methods.dpo import print_summary
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle
 from align.methods.trainer_args import build_trainer_args, last_checkpoint
+from align.methods.training import print_summary
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs
 from align.models.tiny import resolve
 from align.runs.outputs import METRICS_FILE, MetricsCallback, prepare_run, read_metrics, write_model_card

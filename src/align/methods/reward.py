@@ -9,19 +9,18 @@ eval accuracy on the test split before and after training; the run outputs of al
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
-from align.methods.dpo import print_summary
-from align.methods.trainer_args import build_trainer_args, last_checkpoint
+from align.methods.trainer_args import build_trainer_args
+from align.methods.training import train_and_report
 from align.models.loading import load_tokenizer, lora_config
 from align.rm.eval_sets import binarized_pair
 from align.rm.load import load_reward_base
 from align.rm.scoring import RowError
 from align.rm.templates import CHAT, TEMPLATE_ATTR, render
-from align.runs.outputs import MetricsCallback, prepare_run, write_model_card
+from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
     "loss": ["loss", "eval_loss"],
@@ -108,36 +107,10 @@ def build_trainer(recipe: Recipe) -> Any:
     )
 
 
-def _evaluate(trainer: Any, label: str) -> dict[str, float]:
-    metrics = trainer.evaluate()
-    return {f"{label}/{k}": metrics[f"eval_{k}"] for k in SUMMARY_KEYS if f"eval_{k}" in metrics}
-
-
 def run(recipe: Recipe) -> dict[str, Any]:
     """Train, evaluate before and after, save the reward model and the run outputs; return the summary."""
-    out = prepare_run(recipe)
+    prepare_run(recipe)
     trainer = build_trainer(recipe)
-    has_eval = trainer.eval_dataset is not None
-    checkpoint = last_checkpoint(recipe.output_dir) if recipe.method.resume else None
-    before = _evaluate(trainer, "before") if has_eval and checkpoint is None else {}
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    after = _evaluate(trainer, "after") if has_eval else {}
-    trainer.save_model(str(out))
-    summary = {
-        "recipe": recipe.name,
-        "template": getattr(trainer.model.config, TEMPLATE_ATTR),
-        "train_pairs": len(trainer.train_dataset),
-        "eval_pairs": len(trainer.eval_dataset) if has_eval else 0,
-        "optimizer_steps": result.global_step,
-        "train_loss": result.training_loss,
-        "resumed_from": checkpoint,
-        **before,
-        **after,
-        "output_dir": str(out),
-    }
-    if trainer.is_world_process_zero():
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        extra = {"optimizer steps": result.global_step, "scoring template": repr(summary["template"])}
-        write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k}, extra)
-        print_summary(summary)
-    return summary
+    return train_and_report(
+        recipe, trainer, SUMMARY_KEYS, {"template": getattr(trainer.model.config, TEMPLATE_ATTR)}
+    )

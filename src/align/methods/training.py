@@ -1,0 +1,73 @@
+"""The run shape every trainer-backed method shares.
+
+evaluate (before) -> train, resuming from the newest checkpoint -> evaluate (after) -> save ->
+summary.json, model card, printed summary -> optional push to the hub.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from align.config.recipe import Recipe
+from align.methods.trainer_args import last_checkpoint
+from align.runs.outputs import MetricsCallback, write_model_card
+
+
+def _evaluate(trainer: Any, label: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """Evaluate and keep `keys`. TRL adds its own metrics (rewards, accuracy) to the logged dict only."""
+    trainer.evaluate()
+    logs = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, MetricsCallback)).last_logs
+    return {f"{label}/{k}": logs[f"eval_{k}"] for k in keys if f"eval_{k}" in logs}
+
+
+def train_and_report(
+    recipe: Recipe, trainer: Any, summary_keys: tuple[str, ...], details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train with eval before/after, save next to the run outputs; return the summary.
+
+    `details` (e.g. the scoring template) go into the summary and the model card.
+    """
+    out = recipe.output_dir
+    has_eval = trainer.eval_dataset is not None
+    checkpoint = last_checkpoint(out) if recipe.method.resume else None
+    before = _evaluate(trainer, "before", summary_keys) if has_eval and checkpoint is None else {}
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    after = _evaluate(trainer, "after", summary_keys) if has_eval else {}
+    trainer.save_model(out)
+    summary = {
+        "recipe": recipe.name,
+        **(details or {}),
+        "train_pairs": len(trainer.train_dataset),
+        "eval_pairs": len(trainer.eval_dataset) if has_eval else 0,
+        "optimizer_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "resumed_from": checkpoint,
+        **before,
+        **after,
+        "output_dir": str(out),
+    }
+    if trainer.is_world_process_zero():
+        with open(f"{out}/summary.json", "w") as f:
+            json.dump(summary, f, indent=2, default=str)
+        if trainer.args.push_to_hub:  # before our card: Trainer writes its own README.md when it pushes
+            trainer.push_to_hub(commit_message=f"align: {recipe.name}")
+        card = {"optimizer steps": result.global_step, **{k: repr(v) for k, v in (details or {}).items()}}
+        write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k}, card)
+        if trainer.args.push_to_hub:
+            _upload_card(trainer, out)
+        print_summary(summary)
+    return summary
+
+
+def _upload_card(trainer: Any, out: str) -> None:
+    """Replace the card Trainer pushed with align's (data, strategy, recipe, metrics)."""
+    from huggingface_hub import upload_file
+
+    upload_file(path_or_fileobj=f"{out}/README.md", path_in_repo="README.md", repo_id=trainer.hub_model_id)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\n== align run summary ==")
+    for key, value in summary.items():
+        print(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
