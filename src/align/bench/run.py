@@ -44,6 +44,7 @@ class BenchSettings:
     liger: bool = False
     precompute_ref: bool = False
     torch_compile: bool = False
+    bucket_by_length: bool = False
     seed: int = 0
 
 
@@ -101,6 +102,8 @@ def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool)
         "torch_compile": s.torch_compile,
         "precompute_ref_log_probs": s.precompute_ref,
     }
+    if s.bucket_by_length:
+        flags["train_sampling_strategy"] = "group_by_length"
     # only the flags that are on: transformers warns about some fields whenever they are given
     trainer = _common_fields(s) | {"bf16": cuda} | {k: v for k, v in flags.items() if v}
     recipe = Recipe(
@@ -135,7 +138,11 @@ def run_bench(s: BenchSettings) -> dict[str, Any]:
 
     cuda = torch.cuda.is_available()
     device_name = torch.cuda.get_device_name() if cuda else "cpu"
+    from align.methods.dpo import add_pair_length, trainer_class
+
     config_cls, trainer_cls = (DPOConfig, DPOTrainer) if s.method == "dpo" else (RewardConfig, RewardTrainer)
+    if s.method == "dpo" and s.mode == "align":
+        trainer_cls = trainer_class()  # align's DPOTrainer: length bucketing when asked for
     model_cls = AutoModelForCausalLM if s.method == "dpo" else AutoModelForSequenceClassification
     build = _align_args if s.mode == "align" else _trl_default_args
     set_seed(s.seed)
@@ -166,6 +173,8 @@ def run_bench(s: BenchSettings) -> dict[str, Any]:
             peft_config=lora_config(model_section, "CAUSAL_LM" if s.method == "dpo" else "SEQ_CLS"),
             callbacks=[timer],
         )
+        if getattr(args, "train_sampling_strategy", None) == "group_by_length":
+            add_pair_length(trainer)
         counter = _TokenCounter(trainer.data_collator)
         trainer.data_collator = counter
         if cuda:

@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precompute-ref", action="store_true", help="method.trainer.precompute_ref_log_probs (DPO)"
     )
     p.add_argument("--torch-compile", action="store_true", help="method.trainer.torch_compile")
+    p.add_argument(
+        "--bucket-by-length",
+        action="store_true",
+        help="method.trainer.train_sampling_strategy=group_by_length (DPO): batches of similar length, less padding",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--output", default="runs/bench/results.jsonl", help="JSONL file each result is appended to."
@@ -72,6 +77,7 @@ def main(args: argparse.Namespace) -> int:
             seq_len=args.seq_len, len_spread=args.len_spread, mode=mode, lora=args.lora, attn=args.attn,
             gradient_checkpointing=args.gradient_checkpointing, liger=args.liger,
             precompute_ref=args.precompute_ref, torch_compile=args.torch_compile, seed=args.seed,
+            bucket_by_length=args.bucket_by_length,
         )  # fmt: skip
         record = run_bench(settings)
         append_jsonl(args.output, record)

@@ -72,7 +72,7 @@ def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -
     return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
 
 
-def _trainer_class() -> type:
+def trainer_class() -> type:
     """DPOTrainer, plus length bucketing when `train_sampling_strategy: group_by_length`.
 
     transformers groups by a `length` column, but DPOTrainer keeps only its token-id columns
@@ -90,7 +90,7 @@ def _trainer_class() -> type:
     return LengthAwareDPOTrainer
 
 
-def _add_pair_length(trainer: Any) -> None:
+def add_pair_length(trainer: Any) -> None:
     """Length of the longer side of each pair, the quantity that sets a batch's padding."""
     name = trainer.args.length_column_name
     trainer.train_dataset = trainer.train_dataset.map(
@@ -129,7 +129,7 @@ def build_trainer(recipe: Recipe) -> Any:
     )
     model = load_causal_lm(recipe.model)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
-    trainer = _trainer_class()(
+    trainer = trainer_class()(
         model=model,
         ref_model=load_causal_lm(recipe.model) if needs_ref else None,
         args=args,
@@ -140,7 +140,7 @@ def build_trainer(recipe: Recipe) -> Any:
         callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
     )
     if args.train_sampling_strategy == "group_by_length":
-        _add_pair_length(trainer)
+        add_pair_length(trainer)
     return trainer
 
 
