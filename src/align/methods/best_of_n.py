@@ -101,12 +101,9 @@ def sample_vllm(recipe: Recipe, prompts: PromptSet, n: int) -> list[list[str]]:
         seed=recipe.seed,
         trust_remote_code=cfg.trust_remote_code,
     )
+    # no per-request seed: it would start every prompt's random stream from the same state
     params = SamplingParams(
-        n=n,
-        temperature=method.temperature,
-        top_p=method.top_p,
-        max_tokens=method.max_new_tokens,
-        seed=recipe.seed,
+        n=n, temperature=method.temperature, top_p=method.top_p, max_tokens=method.max_new_tokens
     )
     results = llm.generate([{"prompt_token_ids": ids} for ids in prompts.ids], params, use_tqdm=True)
     del llm

@@ -10,6 +10,7 @@ align.runs (metrics JSONL, plots of reward/KL/entropy, model card).
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from pathlib import Path
@@ -193,6 +194,30 @@ def build_trainer(recipe: Recipe) -> tuple[Any, PromptSet]:
     return trainer, prompts
 
 
+def write_samples_table(output_dir: Path, width: int = 300) -> Path:
+    """samples.md: samples.jsonl as one markdown table per step, to read without a notebook."""
+
+    def cell(text: str) -> str:
+        text = text if len(text) <= width else text[:width] + "…"
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+    path = output_dir / SAMPLES_FILE
+    # split on "\n" only: str.splitlines would also split inside texts holding U+2028 or U+0085
+    raw = path.read_text(encoding="utf-8").split("\n") if path.is_file() else []
+    rows = [json.loads(line) for line in raw if line]
+    lines = [
+        "# Sample generations",
+        "",
+        "TRL's near-greedy generations on the held-out prompts, with oracle rewards.",
+    ]
+    for step, group in itertools.groupby(rows, key=lambda row: row["step"]):
+        lines += ["", f"## step {step}", "", "| prompt | response | reward |", "|---|---|---|"]
+        lines += [f"| {cell(r['prompt'])} | {cell(r['response'])} | {r['reward']:.4g} |" for r in group]
+    target = output_dir / "samples.md"
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
 def _mean_reward(rows: list[dict[str, Any]]) -> float | None:
     return statistics.fmean(r["reward"] for r in rows) if rows else None
 
@@ -228,6 +253,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_samples_table(out)
         write_model_card(
             recipe,
             {k: v for k, v in summary.items() if "/" in k and v is not None},
@@ -236,7 +262,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
                 "value model init": recipe.method.value_model_init,
                 "prompts": prompts.describe(),
                 "PPO iterations": trainer.state.global_step,
-                "sample generations": f"`{SAMPLES_FILE}` (prompt, response, oracle reward per step)",
+                "sample generations": f"`samples.md`, `{SAMPLES_FILE}` (prompt, response, oracle reward per step)",
             },
         )
         print_summary(summary)
