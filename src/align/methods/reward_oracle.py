@@ -50,12 +50,11 @@ class PromptIndex:
         common: set[int] | None = None
         for row in rows:
             first = next((i for i, t in enumerate(row) if t != MASKED), len(row))
-            ends = {
+            common = {
                 first + n
                 for n, table in self._by_length.items()
                 if (common is None or first + n in common) and tuple(row[first : first + n]) in table
             }
-            common = ends if common is None else common & ends
             if not common:
                 raise AlignError(
                     "The reward oracle received a query that is not one of the prompts it was built with, so it "
