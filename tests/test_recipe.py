@@ -46,7 +46,9 @@ def test_overrides_apply_last_and_parse_yaml_values(write_recipe):
 
 
 def test_yaml_bare_no_means_the_strategy_no(write_recipe):
-    r = load_recipe(write_recipe(BASE), ["method.trainer.eval_strategy=no", "method.trainer.save_strategy=no"])
+    r = load_recipe(
+        write_recipe(BASE), ["method.trainer.eval_strategy=no", "method.trainer.save_strategy=no"]
+    )
     assert r.method.trainer["eval_strategy"] == "no" and r.method.trainer["save_strategy"] == "no"
 
 
@@ -135,7 +137,9 @@ def test_cli_help_works_for_every_subcommand(capsys):
         assert e.value.code == 0
 
 
-@pytest.mark.parametrize("global_batch, world, max_pd", [(32, 1, 8), (32, 8, 8), (32, 16, 8), (128, 8, 8), (64, 8, 3)])
+@pytest.mark.parametrize(
+    "global_batch, world, max_pd", [(32, 1, 8), (32, 8, 8), (32, 16, 8), (128, 8, 8), (64, 8, 3)]
+)
 def test_derive_batch_keeps_global_batch(global_batch, world, max_pd):
     bp = derive_batch(global_batch, world, max_pd)
     assert bp.global_batch == global_batch and bp.per_device <= max_pd

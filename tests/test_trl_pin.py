@@ -18,15 +18,27 @@ def test_trainers_and_configs_exist():
     from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-    assert {"model", "ref_model", "args", "train_dataset", "eval_dataset", "processing_class", "peft_config"} <= set(
-        inspect.signature(DPOTrainer.__init__).parameters
-    )
+    assert {
+        "model",
+        "ref_model",
+        "args",
+        "train_dataset",
+        "eval_dataset",
+        "processing_class",
+        "peft_config",
+    } <= set(inspect.signature(DPOTrainer.__init__).parameters)
     assert {"model", "args", "train_dataset", "eval_dataset", "processing_class", "peft_config"} <= set(
         inspect.signature(RewardTrainer.__init__).parameters
     )
-    assert {"args", "processing_class", "model", "ref_model", "reward_model", "train_dataset", "value_model"} <= set(
-        inspect.signature(PPOTrainer.__init__).parameters
-    )
+    assert {
+        "args",
+        "processing_class",
+        "model",
+        "ref_model",
+        "reward_model",
+        "train_dataset",
+        "value_model",
+    } <= set(inspect.signature(PPOTrainer.__init__).parameters)
     dpo = {f.name for f in dataclasses.fields(DPOConfig)}
     assert {"beta", "loss_type", "max_length", "truncation_mode", "precompute_ref_log_probs"} <= dpo
     # TRL dropped max_prompt_length: align truncates prompts itself (align.methods.dpo)

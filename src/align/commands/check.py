@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="Validate a recipe and print its plan.", description=__doc__)
     p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
-    p.add_argument("--num-processes", type=int, help="Plan for this many processes instead of launch.num_processes.")
+    p.add_argument(
+        "--num-processes", type=int, help="Plan for this many processes instead of launch.num_processes."
+    )
     p.add_argument("--quiet", action="store_true", help="Print only the plan, not the resolved recipe.")
     p.set_defaults(func=main)
 

@@ -24,17 +24,23 @@ CLI = "the command line"
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise AlignError(f"Recipe file {path} does not exist. Check the path (recipes live in recipes/<model>/).")
+        raise AlignError(
+            f"Recipe file {path} does not exist. Check the path (recipes live in recipes/<model>/)."
+        )
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise AlignError(f"Recipe file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
+        raise AlignError(
+            f"Recipe file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}."
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise AlignError(f"Recipe file {path} must be a YAML mapping (key: value lines), not {type(data).__name__}.")
+        raise AlignError(
+            f"Recipe file {path} must be a YAML mapping (key: value lines), not {type(data).__name__}."
+        )
     return data
 
 
@@ -64,7 +70,9 @@ def _load_with_bases(path: Path, origins: Origins, seen: tuple[Path, ...] = ()) 
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
-        raise AlignError(f"Recipe {seen[0]} inherits from itself through `base:` ({chain}). Remove one `base:` key.")
+        raise AlignError(
+            f"Recipe {seen[0]} inherits from itself through `base:` ({chain}). Remove one `base:` key."
+        )
     data = _read_yaml(path)
     base = data.pop("base", None)
     if base is None:
@@ -72,7 +80,9 @@ def _load_with_bases(path: Path, origins: Origins, seen: tuple[Path, ...] = ()) 
     elif isinstance(base, str):
         merged = _load_with_bases((path.parent / base), origins, (*seen, path))
     else:
-        raise AlignError(f"In {path}, `base:` must be a path to another recipe file (relative to {path.parent}).")
+        raise AlignError(
+            f"In {path}, `base:` must be a path to another recipe file (relative to {path.parent})."
+        )
     return _merge(merged, data, origins, str(path))
 
 
@@ -126,7 +136,9 @@ def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
         # pydantic puts the discriminator tag into loc (e.g. method.dpo.beta): drop it
-        loc = tuple(p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "method" and p in _METHOD_TAGS))
+        loc = tuple(
+            p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "method" and p in _METHOD_TAGS)
+        )
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, PassthroughError):
             loc = (*loc, ctx_error.key)
@@ -143,7 +155,11 @@ def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
             msg = f"= {err.get('input')!r}: {err['msg']}"
         source = _origin(loc, origins) or str(recipe_path)
         problems.append(f"`{'.'.join(loc)}` {msg} (set in {source})")
-    return f"Recipe {recipe_path} is invalid: " + "; ".join(problems) + ". Fix the key in the file named, or override it with key.path=value."
+    return (
+        f"Recipe {recipe_path} is invalid: "
+        + "; ".join(problems)
+        + ". Fix the key in the file named, or override it with key.path=value."
+    )
 
 
 _METHOD_TAGS = {"dpo", "reward", "ppo", "best-of-n"}

@@ -63,9 +63,7 @@ def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = froze
         if key not in types:
             hint = difflib.get_close_matches(key, types, n=3)
             suggestion = f" Did you mean {', '.join(hint)}?" if hint else ""
-            raise PassthroughError(
-                key, f"is not a field of {cls.__module__}.{cls.__name__}.{suggestion}"
-            )
+            raise PassthroughError(key, f"is not a field of {cls.__module__}.{cls.__name__}.{suggestion}")
         tp = types[key]
         choices = _enum_choices(tp)
         if value is False and choices and "no" in choices:
@@ -76,7 +74,9 @@ def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = froze
             out[key] = TypeAdapter(tp).validate_python(value) if tp is not Any else value
         except ValidationError as exc:
             reason = "; ".join(e["msg"] for e in exc.errors())
-            raise PassthroughError(key, f"= {value!r} has the wrong type for {cls.__name__} ({reason})") from None
+            raise PassthroughError(
+                key, f"= {value!r} has the wrong type for {cls.__name__} ({reason})"
+            ) from None
         except Exception:  # a type pydantic cannot build a validator for: let the class check it
             out[key] = value
     return out

@@ -52,7 +52,9 @@ class ModelConfig(Section):
     quantization: dict[str, Any] | None = Field(
         None, description="Keyword arguments of transformers.BitsAndBytesConfig, e.g. load_in_4bit."
     )
-    lora: dict[str, Any] | None = Field(None, description="Fields of peft.LoraConfig; null trains all weights.")
+    lora: dict[str, Any] | None = Field(
+        None, description="Fields of peft.LoraConfig; null trains all weights."
+    )
     chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's.")
     trust_remote_code: bool = False
 
@@ -76,7 +78,9 @@ class RewardModelConfig(ModelConfig):
         "chat template) or a format string with {prompt} and {response}. Default: 'ultrarm' for "
         "UltraRM checkpoints, else 'chat'.",
     )
-    append_eos: bool = Field(False, description="Append the EOS token to every scored text (UltraRM scores without).")
+    append_eos: bool = Field(
+        False, description="Append the EOS token to every scored text (UltraRM scores without)."
+    )
 
     @field_validator("template")
     @classmethod
@@ -103,12 +107,18 @@ class BinarizeConfig(Section):
     seed: int = 42
     test_size: int = Field(2000, ge=0, description="Prompts held out as test_prefs; 0 means no test split.")
     decontaminate: str | None = Field(
-        None, description="TruthfulQA questions to remove: 'truthful_qa' (hub) or a local file; null keeps all."
+        None,
+        description="TruthfulQA questions to remove: 'truthful_qa' (hub) or a local file; null keeps all.",
     )
-    drop_overall_score_bug: bool = Field(False, description="Drop completions with overall_score 10 and mean rating <= 2.")
-    min_margin: float = Field(0.0, ge=0, description="Drop pairs whose score gap is below this (any strategy).")
+    drop_overall_score_bug: bool = Field(
+        False, description="Drop completions with overall_score 10 and mean rating <= 2."
+    )
+    min_margin: float = Field(
+        0.0, ge=0, description="Drop pairs whose score gap is below this (any strategy)."
+    )
     order_by_margin: bool = Field(
-        False, description="Order training pairs easy to hard by score gap (curriculum DPO; useful with all-pairs)."
+        False,
+        description="Order training pairs easy to hard by score gap (curriculum DPO; useful with all-pairs).",
     )
 
     @field_validator("strategy")
@@ -178,7 +188,9 @@ class TrainerMethod(Section):
         "is the largest micro-batch allowed and gradient accumulation is derived from the number of processes.",
     )
     trainer: dict[str, Any] = Field(default_factory=dict, description="Fields of the TRL config class.")
-    resume: bool = Field(True, description="Continue from the newest checkpoint-N in output_dir when there is one.")
+    resume: bool = Field(
+        True, description="Continue from the newest checkpoint-N in output_dir when there is one."
+    )
 
     @field_validator("trainer")
     @classmethod
@@ -192,7 +204,9 @@ class DPOMethod(TrainerMethod):
     name: Literal["dpo"]
     trl_method: ClassVar[str] = "dpo"
     max_prompt_length: int | None = Field(
-        None, ge=1, description="Prompts longer than this many tokens are cut from the left (TRL dropped this option)."
+        None,
+        ge=1,
+        description="Prompts longer than this many tokens are cut from the left (TRL dropped this option).",
     )
 
 

@@ -64,7 +64,10 @@ def model_kwargs(cfg: ModelConfig) -> dict[str, Any]:
         "trust_remote_code": cfg.trust_remote_code,
     }
     if cfg.attn_implementation:
-        if cfg.attn_implementation.startswith("flash_attention") and importlib.util.find_spec("flash_attn") is None:
+        if (
+            cfg.attn_implementation.startswith("flash_attention")
+            and importlib.util.find_spec("flash_attn") is None
+        ):
             raise AlignError(
                 f"model.attn_implementation={cfg.attn_implementation} needs the flash-attn package, which is not "
                 "installed. Install it with `pip install -e '.[flash]'` on a CUDA machine, or use sdpa."

@@ -34,14 +34,15 @@ ULTRALM_TEMPLATE = (
     "{% else %}User: {{ message['content'] }}</s>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}Assistant: {% endif %}"
 )
-# Frequent English pieces, merged in this order (byte-level alphabet: 'Ġ' is a leading space).
+# Frequent English pieces, merged in this order, as in a merges.txt ('Ġ' is a leading space).
 _MERGES = [
-    ("Ġ", "t"), ("h", "e"), ("i", "n"), ("e", "r"), ("a", "n"), ("o", "n"), ("Ġ", "a"), ("r", "e"),
-    ("Ġt", "he"), ("e", "n"), ("o", "u"), ("Ġ", "s"), ("a", "t"), ("e", "s"), ("Ġ", "w"), ("i", "s"),
-    ("o", "r"), ("Ġ", "c"), ("i", "t"), ("n", "d"), ("Ġ", "o"), ("Ġ", "i"), ("Ġ", "p"), ("Ġ", "b"),
-    ("a", "l"), ("e", "d"), ("in", "g"), ("Ġ", "f"), ("Ġa", "nd"), ("a", "r"), ("l", "e"), ("Ġ", "m"),
-    ("Ġ", "d"), ("i", "c"), ("Ġo", "f"), ("Ġt", "o"), ("Ġ", "h"), ("s", "t"), ("Ġ", "y"), ("Ġy", "ou"),
-    ("Ġ", "n"), ("l", "y"), ("Ġ", "I"), ("Ġ", "e"), ("Ġ", "l"), ("i", "on"), ("Ġi", "s"), ("e", "l"),
+    tuple(m.split())
+    for m in (
+        "Ġ t, h e, i n, e r, a n, o n, Ġ a, r e, Ġt he, e n, o u, Ġ s, "
+        "a t, e s, Ġ w, i s, o r, Ġ c, i t, n d, Ġ o, Ġ i, Ġ p, Ġ b, "
+        "a l, e d, in g, Ġ f, Ġa nd, a r, l e, Ġ m, Ġ d, i c, Ġo f, Ġt o, "
+        "Ġ h, s t, Ġ y, Ġy ou, Ġ n, l y, Ġ I, Ġ e, Ġ l, i on, Ġi s, e l"
+    ).split(", ")
 ]
 
 
@@ -125,7 +126,7 @@ def resolve(name_or_path: str) -> str:
     """Map `tiny://NAME` to its local directory (building it on first use); pass others through."""
     if not is_tiny(name_or_path):
         return name_or_path
-    name = name_or_path[len(PREFIX):]
+    name = name_or_path[len(PREFIX) :]
     if name not in SPECS:
         raise AlignError(
             f"Unknown tiny model {name_or_path!r}. Available: {', '.join(PREFIX + n for n in SPECS)}."

@@ -1,9 +1,9 @@
 """Run outputs a user reads without a notebook.
 
-    output_dir/recipe.resolved.yaml   the merged recipe (rerun it with `align run`)
-    output_dir/metrics.jsonl          one JSON object per logging event
-    output_dir/plots/*.png            curves of the method's key metrics
-    output_dir/README.md              a model card: base model, data, settings, final metrics
+output_dir/recipe.resolved.yaml   the merged recipe (rerun it with `align run`)
+output_dir/metrics.jsonl          one JSON object per logging event
+output_dir/plots/*.png            curves of the method's key metrics
+output_dir/README.md              a model card: base model, data, settings, final metrics
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def plot_metrics(output_dir: str | Path, plots: Mapping[str, Sequence[str]]) -> 
     return written
 
 
-def write_model_card(recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+def write_model_card(
+    recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Path:
     """A README.md model card: what was trained from what, how, and how it scored."""
     cfg = resolved_dict(recipe)
     lines = [
@@ -102,7 +104,8 @@ def write_model_card(recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[
         recipe.description or "",
         "",
         f"- **method**: {recipe.method.name}",
-        f"- **base model**: `{recipe.model.name_or_path}`" + (f" @ `{recipe.model.revision}`" if recipe.model.revision else ""),
+        f"- **base model**: `{recipe.model.name_or_path}`"
+        + (f" @ `{recipe.model.revision}`" if recipe.model.revision else ""),
     ]
     if recipe.data:
         d = recipe.data
@@ -115,7 +118,10 @@ def write_model_card(recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[
     lines += ["", "## Final metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
-    lines += ["Trained with [align](https://github.com/) over TRL; rerun with `align run recipe.resolved.yaml`.", ""]
+    lines += [
+        "Trained with [align](https://github.com/) over TRL; rerun with `align run recipe.resolved.yaml`.",
+        "",
+    ]
     target = Path(recipe.output_dir) / "README.md"
     target.write_text("\n".join(lines))
     return target
