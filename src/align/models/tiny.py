@@ -35,15 +35,13 @@ ULTRALM_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant: {% endif %}"
 )
 # Frequent English pieces, merged in this order, as in a merges.txt ('Ġ' is a leading space).
-_MERGES = [
-    tuple(m.split())
-    for m in (
-        "Ġ t, h e, i n, e r, a n, o n, Ġ a, r e, Ġt he, e n, o u, Ġ s, "
-        "a t, e s, Ġ w, i s, o r, Ġ c, i t, n d, Ġ o, Ġ i, Ġ p, Ġ b, "
-        "a l, e d, in g, Ġ f, Ġa nd, a r, l e, Ġ m, Ġ d, i c, Ġo f, Ġt o, "
-        "Ġ h, s t, Ġ y, Ġy ou, Ġ n, l y, Ġ I, Ġ e, Ġ l, i on, Ġi s, e l"
-    ).split(", ")
-]
+_MERGES_TXT = (
+    "Ġ t, h e, i n, e r, a n, o n, Ġ a, r e, Ġt he, e n, o u, Ġ s, "
+    "a t, e s, Ġ w, i s, o r, Ġ c, i t, n d, Ġ o, Ġ i, Ġ p, Ġ b, "
+    "a l, e d, in g, Ġ f, Ġa nd, a r, l e, Ġ m, Ġ d, i c, Ġo f, Ġt o, "
+    "Ġ h, s t, Ġ y, Ġy ou, Ġ n, l y, Ġ I, Ġ e, Ġ l, i on, Ġi s, e l"
+)
+_MERGES = [tuple(m.split()) for m in _MERGES_TXT.split(", ")]
 
 
 @dataclass(frozen=True)
