@@ -62,6 +62,7 @@ def test_smoke_recipe_runs_across_tokenizers_with_finite_metrics(tmp_path):
     assert summary["ppo_iterations"] == 4 and summary["episodes"] == 64
     assert "## step 4" in (out / "samples.md").read_text()
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert not list(out.glob("checkpoint-*"))  # unresumable checkpoints only when the recipe asks for them
     card = (out / "README.md").read_text()
     assert "tiny://llama-rm" in card and "`chat`" in card
 

@@ -159,7 +159,8 @@ def build_trainer(recipe: Recipe) -> tuple[Any, PromptSet]:
     train, evaluation = _datasets(recipe, prompts, tokenizer.pad_token_id)
 
     n_eval, world = method.eval_prompts, world_size(recipe)
-    extra: dict[str, Any] = {"stop_token": "eos"}
+    # No checkpoints unless the recipe asks: TRL's PPOTrainer cannot resume from them (save_model writes the policy).
+    extra: dict[str, Any] = {"stop_token": "eos", "save_strategy": "no"}
     if n_eval:
         extra["per_device_eval_batch_size"] = min(8, max(1, n_eval // world))
     else:
