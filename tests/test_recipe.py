@@ -63,7 +63,7 @@ def test_unknown_key_names_file_key_and_allowed(write_recipe):
 
 def test_unknown_trl_field_suggests_the_real_one(write_recipe):
     path = write_recipe(BASE)
-    with pytest.raises(AlignError, match=r"method\.trainer\.betta.*DPOConfig.*Did you mean beta"):
+    with pytest.raises(AlignError, match=r"method\.trainer\.betta.*DPOConfig.*did you mean beta"):
         load_recipe(path, ["method.trainer.betta=0.1"])
 
 

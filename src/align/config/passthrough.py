@@ -62,8 +62,8 @@ def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = froze
             raise PassthroughError(key, f"is set by align itself and cannot be given here ({cls.__name__})")
         if key not in types:
             hint = difflib.get_close_matches(key, types, n=3)
-            suggestion = f" Did you mean {', '.join(hint)}?" if hint else ""
-            raise PassthroughError(key, f"is not a field of {cls.__module__}.{cls.__name__}.{suggestion}")
+            suggestion = f" (did you mean {', '.join(hint)}?)" if hint else ""
+            raise PassthroughError(key, f"is not a field of {cls.__module__}.{cls.__name__}{suggestion}")
         tp = types[key]
         choices = _enum_choices(tp)
         if value is False and choices and "no" in choices:
