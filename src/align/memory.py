@@ -1,7 +1,7 @@
 """Per-GPU memory estimate for weights, gradients and optimizer states, before anything is loaded.
 
 Parameter counts come from the model's config instantiated on the meta device (no weights are
-read); offline with no cached config, from the size in the name (`...-7b-...`). Activations are
+read) when it is local or in the hub cache; otherwise from the size in the name (`...-7b-...`). Activations are
 not included: they depend on sequence length, batch and gradient checkpointing.
 """
 
@@ -34,7 +34,10 @@ def count_params(cfg: ModelConfig) -> ParamCount | None:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        config = AutoConfig.from_pretrained(resolve(cfg.name_or_path), revision=cfg.revision)
+        # local or cached configs only: a preview must not wait on the network
+        config = AutoConfig.from_pretrained(
+            resolve(cfg.name_or_path), revision=cfg.revision, local_files_only=True
+        )
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
         total = sum(p.numel() for p in model.parameters())
@@ -48,13 +51,15 @@ def count_params(cfg: ModelConfig) -> ParamCount | None:
                 p.numel() for p in get_peft_model(model, lora_config(cfg)).parameters() if p.requires_grad
             )
         return ParamCount(total, trainable, "model config")
-    except Exception:  # offline without a cached config: fall back to the size in the name
+    except Exception:  # no local or cached config: fall back to the size in the name
         match = re.search(r"(\d+(?:\.\d+)?)[bB]\b", cfg.name_or_path.replace("_", "-"))
         if not match:
             return None
         total = int(float(match.group(1)) * 1e9)
         trainable = total if not cfg.lora else int(total * 0.01)
-        source = f"guessed from the name ({match.group(0)})" + ("; LoRA share assumed 1%" if cfg.lora else "")
+        source = f"guessed from the name ({match.group(0)}; config not cached)" + (
+            "; LoRA share assumed 1%" if cfg.lora else ""
+        )
         return ParamCount(total, trainable, source)
 
 
@@ -74,35 +79,46 @@ def _sharding(recipe: Recipe) -> tuple[str, bool]:
     return "none", False
 
 
+def _models(recipe: Recipe, policy: ParamCount) -> tuple[list[ParamCount], list[ParamCount]]:
+    """(trained, frozen) models resident during training: PPO keeps four, DPO up to two."""
+    trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
+    trained, frozen = [policy], []
+    if not recipe.model.lora and (
+        (recipe.method.name == "dpo" and not trainer.get("precompute_ref_log_probs"))
+        or recipe.method.name == "ppo"
+    ):
+        frozen.append(policy)  # reference copy (LoRA disables its adapter instead)
+    if recipe.method.name == "ppo" and recipe.reward_model:
+        reward = count_params(recipe.reward_model) or policy
+        frozen.append(reward)
+        trained.append(reward if recipe.method.value_model_init == "reward" else policy)  # value model
+    return trained, frozen
+
+
 def estimate(recipe: Recipe, world: int) -> str | None:
-    """One line: GiB per GPU for weights + gradients + optimizer (+ reference model)."""
+    """One line: GiB per GPU for weights + gradients + optimizer states of every resident model."""
     params = count_params(recipe.model)
     if params is None:
         return None
     trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
     quantized = bool(recipe.model.quantization and recipe.model.quantization.get("load_in_4bit"))
     wbytes = 0.5 if quantized else (4 if recipe.model.dtype == "float32" else 2)
+    gbytes = 4 if recipe.model.dtype == "float32" else 2
     optim = str(trainer.get("optim", "adamw_torch"))
     states = next((n for k, n in _STATES.items() if k in optim), 2)
+    # fp32 Adam/RMSprop states, plus an fp32 master copy when the weights are half precision
     obytes = (4 if "8bit" not in optim else 1) * states + (0 if recipe.model.dtype == "float32" else 4)
-    needs_ref = (
-        recipe.method.name == "dpo" and not recipe.model.lora and not trainer.get("precompute_ref_log_probs")
-    )
+    trained, frozen = _models(recipe, params)
+    w = sum(m.total for m in trained + frozen) * wbytes
+    g = sum(m.trainable for m in trained) * gbytes
+    o = sum(m.trainable for m in trained) * obytes
     sharding, offload = _sharding(recipe)
-    w = params.total * wbytes
-    ref = w if needs_ref else 0
-    g = params.trainable * (4 if recipe.model.dtype == "float32" else 2)
-    o = params.trainable * obytes
     if sharding in ("zero3", "fsdp"):
-        w, ref, g, o = w / world, ref / world, g / world, o / world
+        w, g, o = w / world, g / world, o / world
     elif sharding == "zero2":
         g, o = g / world, o / world
     if offload:
         o = 0
-    total = w + ref + g + o
-    parts = f"weights {w / GIB:.1f} + grads {g / GIB:.1f} + optimizer {o / GIB:.1f}"
-    if needs_ref:
-        parts += f" + reference {ref / GIB:.1f}"
     where = {
         "none": "no sharding",
         "zero2": f"ZeRO-2 over {world}",
@@ -110,7 +126,9 @@ def estimate(recipe: Recipe, world: int) -> str | None:
         "fsdp": f"FSDP over {world}",
     }[sharding]
     extra = ", optimizer offloaded to CPU" if offload else ""
+    models = f"{len(trained)} trained + {len(frozen)} frozen model(s)"
     return (
-        f"~{total / GIB:.1f} GiB per GPU ({parts}; {where}{extra}; activations not included) for "
+        f"~{(w + g + o) / GIB:.1f} GiB per GPU (weights {w / GIB:.1f} + grads {g / GIB:.1f} + optimizer "
+        f"{o / GIB:.1f}; {models}; {where}{extra}; activations not included) for "
         f"{params.total / 1e9:.2f}B params, {params.trainable / 1e6:.1f}M trainable ({params.source})"
     )

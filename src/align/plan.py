@@ -7,7 +7,7 @@ from pathlib import Path
 
 from align.config.recipe import Recipe, TrainerMethod
 from align.data.samples import PREFIX as SAMPLE_PREFIX
-from align.launch import batch_plan
+from align.launch import BatchPlan, batch_plan
 from align.memory import estimate
 from align.models.tiny import is_tiny
 
@@ -33,24 +33,36 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
             f"{bp.per_device} per device x {bp.grad_accum} accumulation x {world} = {bp.global_batch} global"
         )
         trainer = recipe.method.trainer
-        epochs = float(trainer.get("num_train_epochs", 3.0))
-        rows = _train_rows(recipe)
-        if rows is not None:
-            out["train rows"] = str(rows)
-        if trainer.get("max_steps", -1) > 0:
-            out["optimizer steps"] = str(trainer["max_steps"])
-        elif rows is not None:
-            per_epoch = max(math.ceil(math.ceil(rows / (bp.per_device * bp.world_size)) / bp.grad_accum), 1)
-            out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
-        else:
-            out["optimizer steps"] = (
-                f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
+        if recipe.method.name == "ppo":
+            episodes = trainer.get("total_episodes")
+            out["ppo iterations"] = (
+                f"{episodes // bp.global_batch} x {bp.global_batch} rollout samples"
+                if episodes
+                else "one pass over the prompts (total_episodes not set)"
             )
+        else:
+            _steps(recipe, bp, out)
         memory = estimate(recipe, world)
         if memory:
             out["memory"] = memory
     out["output_dir"] = recipe.output_dir
     return out
+
+
+def _steps(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
+    """Train rows and optimizer steps of a pair-trained method (DPO, reward)."""
+    trainer = recipe.method.trainer
+    epochs = float(trainer.get("num_train_epochs", 3.0))
+    rows = _train_rows(recipe)
+    if rows is not None:
+        out["train rows"] = str(rows)
+    if trainer.get("max_steps", -1) > 0:
+        out["optimizer steps"] = str(trainer["max_steps"])
+    elif rows is not None:
+        per_epoch = max(math.ceil(math.ceil(rows / (bp.per_device * bp.world_size)) / bp.grad_accum), 1)
+        out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
+    else:
+        out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
 
 
 def _train_rows(recipe: Recipe) -> int | None:

@@ -10,6 +10,7 @@ goes to peft's LoraConfig and `model.quantization` to transformers' BitsAndBytes
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -167,6 +168,8 @@ def _trl_config_cls(method: str) -> type:
 
         return RewardConfig
     if method == "ppo":
+        # align relies on the experimental PPOTrainer on purpose (tests/test_trl_pin.py guards it)
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         from trl.experimental.ppo import PPOConfig
 
         return PPOConfig
