@@ -65,6 +65,8 @@ def main(args: argparse.Namespace) -> int:
         raise AlignError(
             "--precompute-ref is a DPO option (reference log-probs); drop it for --method reward."
         )
+    if args.bucket_by_length and args.method != "dpo":
+        raise AlignError("--bucket-by-length is implemented for DPO only; drop it for --method reward.")
     if args.liger and importlib.util.find_spec("liger_kernel") is None:
         raise AlignError(
             "--liger needs the liger-kernel package, which is not installed: pip install liger-kernel."
