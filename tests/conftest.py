@@ -21,6 +21,18 @@ def repo() -> Path:
 
 
 @pytest.fixture
+def tiny_cpu(monkeypatch):
+    """Run from the repo root on one torch thread: tiny models are faster so, and CI has two cores."""
+    import torch
+
+    monkeypatch.chdir(REPO)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def write_recipe(tmp_path: Path):
     """Write a YAML string to tmp_path/NAME and return its path."""
 

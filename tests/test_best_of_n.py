@@ -7,7 +7,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-import torch
 
 from align.cli import main
 from align.config import load_recipe
@@ -18,14 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/best-of-n.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """Tiny models run faster on one thread, and the CPU is shared with other test runs."""
-    monkeypatch.chdir(REPO)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("tiny_cpu")
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -13,7 +13,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-import torch
 
 from align.cli import main
 from align.config import load_recipe
@@ -26,14 +25,7 @@ SMOKE = REPO / "recipes/smoke/ppo.yaml"
 CURVES = ("objective/scores", "objective/kl", "objective/entropy", "loss/policy_avg", "loss/value_avg")
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """Tiny models run faster on one thread, and the CPU is shared with other test runs."""
-    monkeypatch.chdir(REPO)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("tiny_cpu")
 
 
 def scores(out: Path) -> list[float]:
