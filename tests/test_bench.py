@@ -56,3 +56,22 @@ def test_cli_both_modes_append_jsonl(tmp_path, capsys) -> None:
     assert [r["mode"] for r in records] == ["align", "trl-defaults"]
     assert all(r["flops_per_token"] == 6 * r["params_non_embedding"] for r in records)  # no reference model
     assert "align / TRL-defaults tokens/s" in capsys.readouterr().out
+
+
+def test_ppo_bench_generation_share_and_flops() -> None:
+    from align.bench.ppo import run_ppo_bench
+
+    steps, batch, seq_len = 2, 2, 24
+    record = run_ppo_bench(
+        BenchSettings(method="ppo", shape="tiny", steps=steps, batch_size=batch, seq_len=seq_len)
+    )
+    vocab = len(load_tokenizer(ModelConfig(name_or_path="tiny://llama")))
+    n = hand_count_llama(hidden=64, inter=128, layers=2, heads=4, kv_heads=2, vocab=vocab)
+    # rollout: generation 2N + reference, value, reward forwards 6N; training: policy and value 12N
+    assert record["flops_per_token"] == 20 * n
+    assert 0 < record["generation_share"] < 1
+    # every sample is a full prompt (seq_len // 2 ordinary tokens) plus at most response_length tokens
+    samples = (steps + 1) * batch
+    assert samples * (seq_len // 2) < record["all_trained_tokens"] <= samples * seq_len
+    assert math.isclose(record["model_tflops_per_s"] * 1e12, 20 * n * record["tokens_per_s"], rel_tol=1e-9)
+    assert record["mfu"] == "n/a" and record["peak_memory_gib"] == "n/a"

@@ -18,7 +18,14 @@ def non_embedding_params(model: Any) -> int:
 
 
 def flops_per_token(n_params: int, method: str, precompute_ref: bool) -> int:
-    """6N for forward+backward, plus 2N for DPO's online reference forward."""
+    """6N for forward+backward, plus 2N for DPO's online reference forward.
+
+    PPO (one PPO epoch, every model of the same shape), per query+response token: the rollout's
+    generation forward 2N (TRL takes the policy log-probs from it), reference, value and reward
+    forwards 3 x 2N, then policy and value training 2 x 6N: 20N.
+    """
+    if method == "ppo":
+        return 20 * n_params
     online_ref = method == "dpo" and not precompute_ref
     return (8 if online_ref else 6) * n_params
 

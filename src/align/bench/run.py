@@ -245,4 +245,5 @@ def summary(record: dict[str, Any]) -> str:
         "peak_memory_gib",
         "padding_fraction",
     )
+    keys += ("generation_share",) if "generation_share" in record else ()
     return "\n".join(f"{k:>20}: {fmt(record[k])}" for k in keys)

@@ -16,7 +16,7 @@ from align.errors import AlignError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="Benchmark training throughput at a model shape.", description=__doc__)
-    p.add_argument("--method", choices=["dpo", "reward"], default="dpo")
+    p.add_argument("--method", choices=["dpo", "reward", "ppo"], default="dpo")
     p.add_argument("--shape", choices=list(SHAPES), default="tiny")
     p.add_argument(
         "--steps", type=int, default=5, help="Timed optimizer steps (one warm-up step runs first)."
@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from align.bench.ppo import run_ppo_bench
     from align.bench.run import BenchSettings, append_jsonl, run_bench, summary
 
     if args.steps < 1 or args.batch_size < 1 or args.seq_len < 2 or not 0 <= args.len_spread < 1:
@@ -64,6 +65,11 @@ def main(args: argparse.Namespace) -> int:
     if args.precompute_ref and args.method != "dpo":
         raise AlignError(
             "--precompute-ref is a DPO option (reference log-probs); drop it for --method reward."
+        )
+    if args.method == "ppo" and (args.mode != "align" or args.lora or args.liger or args.torch_compile):
+        raise AlignError(
+            "align bench --method ppo measures TRL's PPOTrainer as align runs it; --mode trl-defaults, --lora, "
+            "--liger and --torch-compile are not offered for it. Drop those flags."
         )
     if args.bucket_by_length and args.method != "dpo":
         raise AlignError("--bucket-by-length is implemented for DPO only; drop it for --method reward.")
@@ -81,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
             precompute_ref=args.precompute_ref, torch_compile=args.torch_compile, seed=args.seed,
             bucket_by_length=args.bucket_by_length,
         )  # fmt: skip
-        record = run_bench(settings)
+        record = run_ppo_bench(settings) if args.method == "ppo" else run_bench(settings)
         append_jsonl(args.output, record)
         records.append(record)
         print(f"\n== align bench: {args.method} {args.shape} ==\n{summary(record)}")
