@@ -12,7 +12,8 @@ from align.methods.prompts import encode
 from align.methods.trainer_args import build_trainer_args
 from align.models.tiny import build_tokenizer
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "ultralm-13b-ppo"
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes" / "ultralm-13b-ppo"
 
 
 def ppo_batches(args: PPOConfig, world: int) -> dict[str, float]:
@@ -58,3 +59,14 @@ def test_ultralm_template_renders_the_published_format(name):
     ids = encode(tokenizer, ["Hi"], recipe.method.prompts.system_prompt)[0]
     system = recipe.method.prompts.system_prompt
     assert tokenizer.decode(ids) == f"<s>User: {system}</s>\nUser: Hi</s>\nAssistant: "
+
+
+@pytest.mark.parametrize("recipe", ["ppo.yaml", "best-of-n.yaml"])
+def test_missing_reward_model_is_one_clear_error(recipe, monkeypatch):
+    from align.errors import AlignError
+    from align.methods import runner
+
+    monkeypatch.chdir(REPO)
+    r = load_recipe(REPO / "recipes/smoke" / recipe, ["reward_model=null"])
+    with pytest.raises(AlignError, match="no `reward_model` section"):
+        runner(r.method.name).run(r)

@@ -23,7 +23,7 @@ from typing import Any
 from align.config.recipe import BestOfNMethod, Recipe
 from align.errors import AlignError
 from align.methods.prompts import PromptSet, load_prompts
-from align.methods.reward_oracle import PromptIndex, load_oracle
+from align.methods.reward_oracle import PromptIndex, load_oracle, require_reward_model
 from align.models.loading import load_causal_lm, load_tokenizer
 from align.models.tiny import resolve
 from align.runs.outputs import prepare_run, write_model_card
@@ -195,11 +195,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
     from align.rm.load import inference_device
 
     method = recipe.method
-    if recipe.reward_model is None:
-        raise AlignError(
-            f"Recipe {recipe.name!r} has no `reward_model` section; best-of-N needs one to pick the best sample "
-            "(e.g. reward_model: {name_or_path: openbmb/UltraRM-13b, template: ultrarm})."
-        )
+    require_reward_model(recipe, "best-of-N needs one to pick the best sample")
     out = prepare_run(recipe)
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model)

@@ -19,7 +19,7 @@ from typing import Any
 from align.config.recipe import Recipe
 from align.errors import AlignError
 from align.methods.prompts import PromptSet, load_prompts
-from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle
+from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle, require_reward_model
 from align.methods.trainer_args import build_trainer_args, last_checkpoint
 from align.methods.training import print_summary
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs
@@ -146,11 +146,7 @@ def build_trainer(recipe: Recipe) -> tuple[Any, PromptSet]:
     from align.launch import world_size
 
     method = recipe.method
-    if recipe.reward_model is None:
-        raise AlignError(
-            f"Recipe {recipe.name!r} has no `reward_model` section; PPO needs a reward model to score its samples "
-            "(e.g. reward_model: {name_or_path: openbmb/UltraRM-13b, template: ultrarm})."
-        )
+    require_reward_model(recipe, "PPO needs a reward model to score its samples")
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model)
     tokenizer.padding_side = "left"  # queries are left-padded so generation continues each prompt
