@@ -121,12 +121,7 @@ def build_trainer(recipe: Recipe) -> Any:
     test = prepare_pairs(splits["test"], tokenizer, max_prompt) if "test" in splits else None
 
     peft_config = lora_config(recipe.model)
-    args = build_trainer_args(
-        recipe,
-        DPOConfig,
-        eval_strategy="steps" if test is not None else "no",
-        eval_steps=recipe.method.trainer.get("logging_steps", 10),
-    )
+    args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
     model = load_causal_lm(recipe.model)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
     trainer = trainer_class()(

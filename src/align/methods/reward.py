@@ -88,12 +88,7 @@ def build_trainer(recipe: Recipe) -> Any:
         for split, ds in splits.items()
     }
     test = prepared.get("test")
-    args = build_trainer_args(
-        recipe,
-        RewardConfig,
-        eval_strategy="steps" if test is not None else "no",
-        eval_steps=recipe.method.trainer.get("logging_steps", 10),
-    )
+    args = build_trainer_args(recipe, RewardConfig, has_eval=test is not None)
     model = load_reward_base(recipe.model)
     setattr(model.config, TEMPLATE_ATTR, template)  # `align score` and eval-rm default to it
     return RewardTrainer(

@@ -16,15 +16,23 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def build_trainer_args(recipe: Recipe, cls: type, world_size: int | None = None, **extra: Any) -> Any:
+def build_trainer_args(
+    recipe: Recipe, cls: type, world_size: int | None = None, has_eval: bool = False, **extra: Any
+) -> Any:
     """Instantiate `cls` (DPOConfig, RewardConfig, PPOConfig) with the batch plan applied.
 
-    `world_size` defaults to the current launch. TRL's own validation (in __post_init__) is
-    turned into a one-paragraph AlignError.
+    `world_size` defaults to the current launch. With `has_eval` (a test split exists) the run
+    evaluates as often as it logs unless the recipe says otherwise. TRL's own validation (in
+    __post_init__) is turned into a one-paragraph AlignError.
     """
     plan = batch_plan(recipe, world_size)
+    logging_steps = recipe.method.trainer.get("logging_steps", DEFAULTS["logging_steps"])
+    evaluation = (
+        {"eval_strategy": "steps", "eval_steps": logging_steps} if has_eval else {"eval_strategy": "no"}
+    )
     kwargs: dict[str, Any] = {
         **DEFAULTS,
+        **evaluation,
         **extra,
         **recipe.method.trainer,
         "output_dir": recipe.output_dir,
