@@ -26,9 +26,10 @@ def main() -> None:
         os.environ["HF_DATASETS_CACHE"] = str(Path(tmp) / "hf")  # before datasets is imported
         from align.config.recipe import BinarizeConfig
         from align.data.binarize import binarize
-        from align.data.synthetic import generate_raw, write_jsonl
+        from align.data.synthetic import generate_raw
+        from align.jsonl import write_jsonl
 
-        source = write_jsonl(generate_raw(args.rows, args.seed), Path(tmp) / "raw.jsonl")
+        source = write_jsonl(Path(tmp) / "raw.jsonl", generate_raw(args.rows, args.seed))
         print(f"{args.rows} rows, {source.stat().st_size / 1e6:.1f} MB")
         for num_proc in args.num_proc:
             copy = shutil.copy(source, Path(tmp) / f"raw-{num_proc}.jsonl")

@@ -22,6 +22,8 @@ import json
 import random
 from pathlib import Path
 
+from align.jsonl import write_jsonl
+
 SEED = 20231002
 OUTPUT = Path(__file__).resolve().parents[1] / "src/align/data/sample/ultrafeedback_sample.jsonl"
 
@@ -231,9 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
-    with args.output.open("w", encoding="utf-8", newline="\n") as f:
-        for row in rows():
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(args.output, rows())
     print(f"wrote {len(TOPICS)} rows to {args.output}")
 
 

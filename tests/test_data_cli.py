@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from align.cli import main
-from align.data.synthetic import generate_raw, write_jsonl
+from align.data.synthetic import generate_raw
+from align.jsonl import write_jsonl
 
 FILES = ("train_prefs.jsonl", "test_prefs.jsonl", "report.json")
 
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
-    return write_jsonl(generate_raw(2000, seed=11), tmp_path_factory.mktemp("raw") / "raw.jsonl")
+    return write_jsonl(tmp_path_factory.mktemp("raw") / "raw.jsonl", generate_raw(2000, seed=11))
 
 
 def binarize(raw: Path, out: Path, *extra: str) -> int:
@@ -91,7 +92,7 @@ def test_decontaminate_with_local_question_file(tmp_path, kind, capsys):
         qfile.write_text("".join(json.dumps({"question": q, "best_answer": "a"}) + "\n" for q in questions))
     else:
         qfile.write_text(json.dumps([{"question": q} for q in questions]))
-    raw = write_jsonl(rows, tmp_path / "raw.jsonl")
+    raw = write_jsonl(tmp_path / "raw.jsonl", rows)
     out = tmp_path / "out"
     assert binarize(raw, out, "--strategy", "best-vs-random", "--decontaminate", str(qfile)) == 0
     report = json.loads((out / "report.json").read_text())
@@ -108,7 +109,7 @@ def test_decontaminate_with_local_question_file(tmp_path, kind, capsys):
 def test_question_file_without_question_field(tmp_path, capsys):
     qfile = tmp_path / "q.jsonl"
     qfile.write_text('{"prompt": "x"}\n')
-    raw = write_jsonl(generate_raw(50, seed=1), tmp_path / "raw.jsonl")
+    raw = write_jsonl(tmp_path / "raw.jsonl", generate_raw(50, seed=1))
     assert binarize(raw, tmp_path / "out", "--strategy", "best-vs-random", "--decontaminate", str(qfile)) == 2
     err = capsys.readouterr().err
     assert str(qfile) in err and "`question`" in err
@@ -144,7 +145,7 @@ def test_parquet_and_json_inputs_match_jsonl(tmp_path):
                 entry["Rating"] = entry["Rating"] if isinstance(entry["Rating"], str) else "N/A"
                 if "Type" in entry:
                     entry["Type"] = entry["Type"] if isinstance(entry["Type"], list) else ["None"]
-    write_jsonl(rows, tmp_path / "raw.jsonl")
+    write_jsonl(tmp_path / "raw.jsonl", rows)
     (tmp_path / "raw.json").write_text(json.dumps(rows))
     datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "raw.parquet"))
     for name in ("raw.jsonl", "raw.json", "raw.parquet"):

@@ -11,8 +11,9 @@ from align.config.recipe import BinarizeConfig, DataConfig
 from align.data.binarize import binarize
 from align.data.loader import HUB_ID, REVISION
 from align.data.preferences import load_preferences
-from align.data.synthetic import generate_raw, write_jsonl
+from align.data.synthetic import generate_raw
 from align.errors import AlignError
+from align.jsonl import write_jsonl
 
 
 def typed_rows(n: int) -> list[dict]:
@@ -53,7 +54,7 @@ def test_raw_from_hub_pins_the_corrected_revision_and_matches_local(hub, tmp_pat
     report = binarize(HUB_ID, cfg, tmp_path / "hub")
     assert calls == [(HUB_ID, (), {"revision": REVISION, "split": "train"})]
     assert report["input"] == f"{HUB_ID}@{REVISION}"
-    binarize(str(write_jsonl(rows, tmp_path / "raw.jsonl")), cfg, tmp_path / "local")
+    binarize(str(write_jsonl(tmp_path / "raw.jsonl", rows)), cfg, tmp_path / "local")
     for name in ("train_prefs.jsonl", "test_prefs.jsonl"):
         assert (tmp_path / "hub" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     binarize(HUB_ID, cfg, tmp_path / "old", revision="292c16329d921287c4166934cac1a6ad1e13a6c5")
@@ -74,7 +75,7 @@ def test_truthful_qa_from_hub_uses_both_configs(hub, tmp_path):
     served["truthfulqa/truthful_qa"] = lambda config, split: datasets.Dataset.from_list(
         [{"question": questions[config]}]
     )
-    raw = write_jsonl(rows, tmp_path / "raw.jsonl")
+    raw = write_jsonl(tmp_path / "raw.jsonl", rows)
     report = binarize(str(raw), BinarizeConfig(decontaminate="truthful_qa", test_size=0), tmp_path / "out")
     assert sorted(c[1] for c in calls) == [("generation",), ("multiple_choice",)]
     assert all(c[2] == {"split": "validation"} for c in calls)

@@ -17,7 +17,8 @@ import pytest
 
 from align.config.recipe import BinarizeConfig
 from align.data.binarize import binarize
-from align.data.synthetic import generate_raw, write_jsonl
+from align.data.synthetic import generate_raw
+from align.jsonl import write_jsonl
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src/align/data/sample/ultrafeedback_sample.jsonl"
 ASPECT_NAMES = ["instruction_following", "honesty", "truthfulness", "helpfulness"]
@@ -117,7 +118,7 @@ def read_jsonl(path):
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
-    return write_jsonl(generate_raw(3000, seed=7), tmp_path_factory.mktemp("raw") / "synthetic.jsonl")
+    return write_jsonl(tmp_path_factory.mktemp("raw") / "synthetic.jsonl", generate_raw(3000, seed=7))
 
 
 @pytest.fixture(scope="module", params=["sample", "synthetic"])

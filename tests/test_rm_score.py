@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from align.cli import main
+from align.jsonl import write_jsonl
 
 ROWS = [
     {"prompt": "What is 2+2?", "response": "4"},
@@ -26,11 +27,6 @@ ROWS = [
     {"prompt": "Pick one.", "chosen": "the first", "rejected": "the second option, which is longer"},
     {"prompt": "x", "response": ""},
 ]
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def score(tmp_path: Path, rows: list, *extra: str) -> list[dict]:

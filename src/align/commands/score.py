@@ -48,7 +48,8 @@ def load(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    from align.rm.scoring import read_rows, score_rows, write_jsonl
+    from align.jsonl import write_jsonl
+    from align.rm.scoring import read_rows, score_rows
 
     rows, items = read_rows(args.input)  # a bad row fails here, before minutes of model loading
     model, tokenizer, template = load(args)

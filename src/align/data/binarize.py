@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from align.data.loader import load_raw
 from align.data.schema import parse_completion, text
 from align.data.strategies import STRATEGIES, Candidate, Drop
 from align.errors import AlignError
+from align.jsonl import write_jsonl
 
 # Bump when a change to this package changes the pairs produced: it is part of every cache key.
 CODE_VERSION = 1
@@ -227,12 +229,11 @@ def _split(rows: list[int], margins: list[float], pair_idx: list[int], cfg: Bina
     return train, test
 
 
-def write_jsonl(ds, path: Path) -> None:
-    """Write rows as JSON lines with exact floats (pandas, behind Dataset.to_json, rounds to 10 digits)."""
-    with path.open("w", encoding="utf-8") as f:
-        for batch in ds.iter(batch_size=1000):
-            for values in zip(*(batch[c] for c in OUTPUT_COLUMNS), strict=True):
-                f.write(json.dumps(dict(zip(OUTPUT_COLUMNS, values, strict=True)), ensure_ascii=False) + "\n")
+def _records(ds) -> Iterator[dict[str, Any]]:
+    """Output rows in column order, with exact floats (pandas, behind Dataset.to_json, rounds to 10 digits)."""
+    for batch in ds.iter(batch_size=1000):
+        for values in zip(*(batch[c] for c in OUTPUT_COLUMNS), strict=True):
+            yield dict(zip(OUTPUT_COLUMNS, values, strict=True))
 
 
 def _report(table, train: list[int], test: list[int], name: str, cfg: BinarizeConfig, score: str) -> dict:
@@ -321,10 +322,10 @@ def binarize(
     )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(processed.select(train), out / f"{TRAIN}.jsonl")
+    write_jsonl(out / f"{TRAIN}.jsonl", _records(processed.select(train)))
     (out / f"{TEST}.jsonl").unlink(missing_ok=True)
     if test:
-        write_jsonl(processed.select(test), out / f"{TEST}.jsonl")
+        write_jsonl(out / f"{TEST}.jsonl", _records(processed.select(test)))
     report = _report(table, train, test, raw.name, cfg, score)
     (out / "report.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

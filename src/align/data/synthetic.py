@@ -7,9 +7,7 @@ source row by its prompt.
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 from typing import Any
 
 from align.data.schema import ASPECTS
@@ -118,12 +116,3 @@ def generate_raw(n_rows: int, seed: int) -> list[Any]:
     """`n_rows` random raw rows (a few deliberately malformed); the same seed gives the same rows."""
     rng = random.Random(seed)
     return [_row(rng, i) for i in range(n_rows)]
-
-
-def write_jsonl(rows: list[Any], path: str | Path) -> Path:
-    """Write rows as JSON lines (how raw UltraFeedback is distributed)."""
-    path = Path(path)
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    return path

@@ -22,6 +22,7 @@ from typing import Any
 
 from align.config.recipe import BestOfNMethod, Recipe
 from align.errors import AlignError
+from align.jsonl import write_jsonl
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import PromptIndex, load_oracle, require_reward_model
 from align.models.loading import load_causal_lm, load_tokenizer
@@ -119,12 +120,6 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def _plot(table: list[dict[str, Any]], target: Path) -> None:
     import matplotlib
 
@@ -151,7 +146,7 @@ def write_outputs(
 ) -> list[dict[str, Any]]:
     """All files of the module docstring; returns the reward-vs-N table."""
     out = Path(recipe.output_dir)
-    _write_jsonl(
+    write_jsonl(
         out / "samples.jsonl",
         [
             {"prompt": p, "responses": s, "rewards": r}
@@ -165,7 +160,7 @@ def write_outputs(
             {"prompt": p, "response": s[i], "reward": r[i], "index": i}
             for p, s, r, i in zip(prompts, samples, rewards, picks, strict=True)
         ]
-        _write_jsonl(out / f"best-of-{n}.jsonl", chosen)
+        write_jsonl(out / f"best-of-{n}.jsonl", chosen)
         generator = f"{recipe.name}-best-of-{n}"
         alpaca = [
             {"instruction": c["prompt"], "output": c["response"], "generator": generator} for c in chosen

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from align.jsonl import write_jsonl
 from align.rm.eval_sets import PUBLISHED, PUBLISHED_AVERAGE, SUITES, Pair
-from align.rm.scoring import score_texts, write_jsonl
+from align.rm.scoring import score_texts
 from align.rm.templates import render
 
 

@@ -142,10 +142,3 @@ def score_rows(
     ):
         rows[index][REWARD_FIELDS[field]] = reward
     return rows
-
-
-def write_jsonl(target: Path, rows: list[dict]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
