@@ -11,6 +11,7 @@ import pytest
 from align.cli import main
 from align.config import load_recipe
 from align.errors import AlignError
+from align.jsonl import read_jsonl
 from align.methods.best_of_n import _engine, select
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,11 +19,6 @@ SMOKE = REPO / "recipes/smoke/best-of-n.yaml"
 
 
 pytestmark = pytest.mark.usefixtures("tiny_cpu")
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    # split on "\n" only: sampled bytes may hold U+2028, which str.splitlines treats as a line break
-    return [json.loads(line) for line in path.read_text().split("\n") if line]
 
 
 def test_select_is_the_argmax_of_the_first_n():

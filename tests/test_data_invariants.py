@@ -8,7 +8,6 @@ ones. It runs over the bundled sample and a generated file of thousands of awkwa
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from align.config.recipe import BinarizeConfig
 from align.data.binarize import binarize
 from align.data.synthetic import generate_raw
-from align.jsonl import write_jsonl
+from align.jsonl import read_jsonl, write_jsonl
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src/align/data/sample/ultrafeedback_sample.jsonl"
 ASPECT_NAMES = ["instruction_following", "honesty", "truthfulness", "helpfulness"]
@@ -109,10 +108,6 @@ def ref_drop(row, score, questions=None, drop_bug=False):
     return None
 
 
-def read_jsonl(path):
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 # --- inputs --------------------------------------------------------------------------------------
 
 
@@ -134,7 +129,7 @@ def run(raw_file: Path, out: Path, **settings) -> tuple[list[dict], dict, list]:
         pairs += read_jsonl(out / "test_prefs.jsonl")
     else:
         assert not (out / "test_prefs.jsonl").exists()
-    raws = [json.loads(line) for line in raw_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    raws = read_jsonl(raw_file)
     return pairs, report, raws
 
 
@@ -270,7 +265,7 @@ def test_split_is_by_prompt_and_sized(synthetic, tmp_path):
 
 @pytest.mark.parametrize("strategy", ["best-vs-random", "curated-mean"])
 def test_decontamination_and_overall_score_bug(raw_file, tmp_path, strategy):
-    raws = [json.loads(line) for line in raw_file.read_text().splitlines() if line.strip()]
+    raws = read_jsonl(raw_file)
     formed = [r for r in raws if well_formed(r) and r["source"] != "truthful_qa"]
     questions = {r["instruction"] for r in formed[::10]}
     qfile = tmp_path / "questions.txt"

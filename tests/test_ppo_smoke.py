@@ -17,6 +17,7 @@ import pytest
 from align.cli import main
 from align.config import load_recipe
 from align.errors import AlignError
+from align.jsonl import read_jsonl
 from align.methods import ppo
 from align.runs.outputs import read_metrics
 
@@ -44,7 +45,7 @@ def test_smoke_recipe_runs_across_tokenizers_with_finite_metrics(tmp_path):
         assert (out / "plots" / f"{plot}.png").is_file()
 
     # split on "\n" only: sampled bytes may hold U+2028, which str.splitlines treats as a line break
-    samples = [json.loads(line) for line in (out / ppo.SAMPLES_FILE).read_text().split("\n") if line]
+    samples = read_jsonl(out / ppo.SAMPLES_FILE)
     assert {s["step"] for s in samples} >= {0, 1, 4}  # before training, TRL's sample generations, after
     assert all(
         set(s) == {"step", "prompt", "response", "reward"} and math.isfinite(s["reward"]) for s in samples

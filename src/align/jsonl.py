@@ -16,3 +16,9 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
+
+
+def read_jsonl(path: str | Path) -> list[Any]:
+    """Every non-blank line, parsed. Splits on "\\n" only: str.splitlines would also break inside
+    texts holding U+2028 or U+0085, which generated samples can contain."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]

@@ -18,6 +18,7 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.jsonl import read_jsonl
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle, require_reward_model
 from align.methods.trainer_args import build_trainer_args, last_checkpoint
@@ -199,9 +200,7 @@ def write_samples_table(output_dir: Path, width: int = 300) -> Path:
         return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
     path = output_dir / SAMPLES_FILE
-    # split on "\n" only: str.splitlines would also split inside texts holding U+2028 or U+0085
-    raw = path.read_text(encoding="utf-8").split("\n") if path.is_file() else []
-    rows = [json.loads(line) for line in raw if line]
+    rows = read_jsonl(path) if path.is_file() else []
     lines = [
         "# Sample generations",
         "",

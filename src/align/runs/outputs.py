@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from align.config.loader import resolved_dict, write_resolved
 from align.config.recipe import Recipe
+from align.jsonl import read_jsonl
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -31,9 +32,7 @@ def prepare_run(recipe: Recipe) -> Path:
 
 def read_metrics(output_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(output_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path) if path.is_file() else []
 
 
 class MetricsCallback(TrainerCallback):
