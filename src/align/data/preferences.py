@@ -8,22 +8,19 @@ multi-GPU launch) reads the cached files.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from align.cache import build_once, cache_root
 from align.config.recipe import DataConfig
 from align.data.binarize import CODE_VERSION, TEST, TRAIN, binarize
 from align.data.loader import file_digest, input_identity
 from align.data.samples import resolve
 from align.errors import AlignError
-from align.models.tiny import cache_root
 
 if TYPE_CHECKING:
     import datasets
@@ -46,18 +43,13 @@ def cache_key(data: DataConfig) -> str:
 
 def binarized_dir(data: DataConfig) -> Path:
     """The cached binarization of a raw data section, built on first use."""
-    target = cache_root() / "binarized" / cache_key(data)
-    if (target / "report.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        binarize(data.path, data.binarize, tmp, num_proc=data.num_proc, revision=data.revision)
-        with contextlib.suppress(OSError):  # another process finished first: its files are identical
-            tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_once(
+        cache_root() / "binarized" / cache_key(data),
+        "report.json",
+        lambda folder: binarize(
+            data.path, data.binarize, folder, num_proc=data.num_proc, revision=data.revision
+        ),
+    )
 
 
 def _load_dir(directory: Path, train_split: str, test_split: str | None) -> datasets.DatasetDict:

@@ -12,13 +12,10 @@ machine builds byte-identical weights.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from align.cache import build_once, cache_root
 from align.errors import AlignError
 
 PREFIX = "tiny://"
@@ -63,10 +60,6 @@ SPECS: dict[str, TinySpec] = {
 
 def is_tiny(name_or_path: str) -> bool:
     return name_or_path.startswith(PREFIX)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ALIGN_CACHE", Path.home() / ".cache" / "align"))
 
 
 def build_tokenizer(kind: str, chat_template: str):
@@ -130,13 +123,4 @@ def resolve(name_or_path: str) -> str:
             f"Unknown tiny model {name_or_path!r}. Available: {', '.join(PREFIX + n for n in SPECS)}."
         )
     target = cache_root() / "tiny" / f"{name}-v{VERSION}"
-    if not (target / "config.json").is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
-        try:
-            _build(SPECS[name], tmp)
-            with contextlib.suppress(OSError):  # another process finished first: theirs is identical
-                tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return str(target)
+    return str(build_once(target, "config.json", lambda folder: _build(SPECS[name], folder)))
