@@ -118,7 +118,7 @@ class CrossTemplateReward(nn.Module):
             for p, r in zip(prompts, responses, strict=True)
         ]
         values = score_texts(
-            self.reward_model, self.reward_tokenizer, rendered, self.batch_size, progress=False
+            self.reward_model, self.reward_tokenizer, rendered, self.batch_size, progress=progress
         )
         if self.clip is not None:
             values = [min(max(v, -self.clip), self.clip) for v in values]
