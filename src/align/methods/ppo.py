@@ -22,10 +22,10 @@ from align.jsonl import read_jsonl
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle, require_reward_model
 from align.methods.trainer_args import build_trainer_args, last_checkpoint
-from align.methods.training import print_summary
+from align.methods.training import report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs
 from align.models.tiny import resolve
-from align.runs.outputs import METRICS_FILE, MetricsCallback, prepare_run, read_metrics, write_model_card
+from align.runs.outputs import METRICS_FILE, MetricsCallback, prepare_run, read_metrics
 
 PLOTS = {
     "mean reward": ["objective/scores", "objective/rlhf_reward"],
@@ -248,18 +248,17 @@ def run(recipe: Recipe) -> dict[str, Any]:
         "output_dir": str(out),
     }
     if trainer.is_world_process_zero():
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         write_samples_table(out)
-        write_model_card(
-            recipe,
-            {k: v for k, v in summary.items() if "/" in k and v is not None},
-            {
-                "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{trainer.oracle.template}`",
-                "value model init": recipe.method.value_model_init,
-                "prompts": prompts.describe(),
-                "PPO iterations": trainer.state.global_step,
-                "sample generations": f"`samples.md`, `{SAMPLES_FILE}` (prompt, response, oracle reward per step)",
-            },
-        )
-        print_summary(summary)
+    report(
+        recipe,
+        trainer,
+        summary,
+        {
+            "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{trainer.oracle.template}`",
+            "value model init": recipe.method.value_model_init,
+            "prompts": prompts.describe(),
+            "PPO iterations": trainer.state.global_step,
+            "sample generations": f"`samples.md`, `{SAMPLES_FILE}` (prompt, response, oracle reward per step)",
+        },
+    )
     return summary

@@ -47,17 +47,28 @@ def train_and_report(
         **after,
         "output_dir": str(out),
     }
-    if trainer.is_world_process_zero():
-        with open(f"{out}/summary.json", "w") as f:
-            json.dump(summary, f, indent=2, default=str)
-        if trainer.args.push_to_hub:  # before our card: Trainer writes its own README.md when it pushes
-            trainer.push_to_hub(commit_message=f"align: {recipe.name}")
-        card = {"optimizer steps": result.global_step, **{k: repr(v) for k, v in (details or {}).items()}}
-        write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k}, card)
-        if trainer.args.push_to_hub:
-            _upload_card(trainer, out)
-        print_summary(summary)
+    card = {"optimizer steps": result.global_step, **{k: repr(v) for k, v in (details or {}).items()}}
+    report(recipe, trainer, summary, card)
     return summary
+
+
+def report(recipe: Recipe, trainer: Any, summary: dict[str, Any], card: dict[str, Any]) -> None:
+    """On the main process: summary.json, the optional hub push, the model card, the printed summary.
+
+    Metrics named `before/...`, `after/...` (any key with a '/') go into the card's table; `card`
+    adds lines about the run.
+    """
+    if not trainer.is_world_process_zero():
+        return
+    out = recipe.output_dir
+    with open(f"{out}/summary.json", "w") as f:
+        json.dump(summary, f, indent=2, default=str)
+    if trainer.args.push_to_hub:  # before our card: Trainer writes its own README.md when it pushes
+        trainer.push_to_hub(commit_message=f"align: {recipe.name}")
+    write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k and v is not None}, card)
+    if trainer.args.push_to_hub:
+        _upload_card(trainer, out)
+    print_summary(summary)
 
 
 def _upload_card(trainer: Any, out: str) -> None:
