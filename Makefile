@@ -8,21 +8,22 @@ STAMP := $(VENV)/.installed
 GPU_STAMP := $(VENV)/.installed-gpu
 ARGS ?=
 
-.PHONY: install install-gpu test smoke lint bench \
+.PHONY: install install-gpu test smoke lint bench lock \
         dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus rm-ultrarm \
         test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm
 
-$(STAMP): pyproject.toml
+# constraints.txt locks every package to the versions the test suite last passed with (`make lock` refreshes it).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch first: this picks the CPU or CUDA build that suits the machine.
 	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
 	touch $@
 
 install: $(STAMP)
 
 $(GPU_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[test,gpu]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,gpu]"
 	touch $@
 
 install-gpu: $(GPU_STAMP)
@@ -40,6 +41,19 @@ smoke: install
 # Throughput/MFU/memory at a model shape on random weights; CPU at the tiny shape takes well under a minute.
 bench: install
 	$(ALIGN) bench --method dpo --shape tiny --steps 5 $(ARGS)
+
+# Re-resolve every dependency from pyproject.toml's ranges in a scratch venv, run the tests there, and only then
+# rewrite constraints.txt (torch's local build tag, e.g. +cpu, is dropped so the lock also serves CUDA machines).
+LOCK_VENV ?= .venv-lock
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(LOCK_VENV)/bin/python -m pip install -q -e ".[test]"
+	$(LOCK_VENV)/bin/python -m pytest -q -m "not slow"
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/' > constraints.txt
+	rm -rf $(LOCK_VENV)
+	@echo "constraints.txt rewritten from a passing run; commit it."
 
 lint: install
 	$(VENV)/bin/ruff check src tests scripts
