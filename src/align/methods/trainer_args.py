@@ -13,6 +13,7 @@ DEFAULTS: dict[str, Any] = {
     "report_to": ["tensorboard"],
     "logging_steps": 10,
     "save_total_limit": 2,
+    "project": "align",  # trackio's project: every align run in one dashboard (`trackio show --project align`)
 }
 
 
@@ -33,6 +34,7 @@ def build_trainer_args(
     kwargs: dict[str, Any] = {
         **DEFAULTS,
         **evaluation,
+        "run_name": recipe.name,
         **extra,
         **recipe.method.trainer,
         "output_dir": recipe.output_dir,
