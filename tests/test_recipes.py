@@ -26,7 +26,7 @@ PUBLISHED = {
     "zephyr-7b-beta/dpo-full.yaml": (0.1, 5e-7, 3, "linear", "rmsprop", 32, 1024, 512),
     "zephyr-7b-beta/dpo-full-handbook.yaml": (0.01, 5e-7, 1, "cosine", "adamw_torch", 128, 1024, 512),
     "zephyr-7b-beta/dpo-qlora.yaml": (0.01, 5e-6, 1, "cosine", "paged_adamw_32bit", 16, 1024, 512),
-    "notus-7b-v1/dpo-full.yaml": (0.1, 5e-7, 3, "linear", "rmsprop", 32, 1024, 512),
+    "notus-7b-v1/dpo-full.yaml": (0.1, 5e-7, 3, "linear", "rmsprop", 64, 1024, 512),
 }
 
 
