@@ -9,7 +9,7 @@ GPU_STAMP := $(VENV)/.installed-gpu
 ARGS ?=
 
 .PHONY: install install-gpu test smoke lint bench lock \
-        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus rm-ultrarm \
+        dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus dpo-notus-lora rm-ultrarm \
         test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm
 
 # constraints.txt locks every package to the versions the test suite last passed with (`make lock` refreshes it).
@@ -71,6 +71,9 @@ dpo-zephyr-qlora: install-gpu
 
 dpo-notus: install-gpu
 	$(ALIGN) run recipes/notus-7b-v1/dpo-full.yaml $(ARGS)
+
+dpo-notus-lora: install-gpu
+	$(ALIGN) run recipes/notus-7b-v1/dpo-lora.yaml $(ARGS)
 
 ppo-ultralm: install-gpu
 	$(ALIGN) run recipes/ultralm-13b-ppo/ppo.yaml $(ARGS)

@@ -1,6 +1,6 @@
-"""Spec §5 invariants for every strategy, checked row by row against an independent reference.
+"""Binarization invariants of every strategy, checked row by row against an independent reference.
 
-The reference below re-derives, from the raw JSON and the spec alone (no align.data code), which
+The reference below re-derives, from the raw JSON and each strategy's definition alone (no align.data code), which
 completions are rankable, their scores, the expected chosen completion and the allowed rejected
 ones. It runs over the bundled sample and a generated file of thousands of awkward rows.
 """

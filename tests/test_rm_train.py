@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
-
 from align.cli import main
 from align.config import load_recipe
 from align.methods import reward, runner
@@ -71,13 +69,3 @@ def test_margin_column_only_when_asked(repo, tmp_path):
     row = train_rows[0]
     text = f"Human: {row['prompt']}\n\nAssistant: {row['chosen'][-1]['content']}"
     assert with_margin[0]["chosen_ids"] == tokenizer(text)["input_ids"]
-
-
-def test_ultrarm_recipe_matches_the_spec(repo):
-    recipe = load_recipe(repo / "recipes/ultrarm-13b/reward-uf.yaml")
-    trainer = recipe.method.trainer
-    assert recipe.model.name_or_path == "meta-llama/Llama-2-13b-hf" and recipe.model.dtype == "bfloat16"
-    assert recipe.data.binarize.strategy == "curated-mean" and recipe.data.binarize.score == "mean"
-    assert recipe.method.global_batch_size == 512 and recipe.method.template == "ultrarm"
-    assert trainer["num_train_epochs"] == 1 and trainer["learning_rate"] == pytest.approx(1e-5)
-    assert trainer["lr_scheduler_type"] == "cosine" and trainer["warmup_steps"] == pytest.approx(0.03)

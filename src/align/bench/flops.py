@@ -1,4 +1,4 @@
-"""Model FLOPs by the spec's arithmetic (shared/specs/recipes.md, "Compute arithmetic for a DPO step")."""
+"""Model FLOPs per trained token: 6N for a forward and backward pass, 2N per forward (Kaplan et al. 2020, section 2.1)."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class RewardModelConfig(ModelConfig):
 
 
 class BinarizeConfig(Section):
-    """How raw UltraFeedback rows become preference pairs (../shared/specs/ultrafeedback.md)."""
+    """How raw UltraFeedback rows become preference pairs (each strategy's published source: docs/reproduction.md)."""
 
     strategy: str = Field("best-vs-random", description="A name from align.data.strategies.STRATEGIES.")
     score: str | None = Field(

@@ -1,8 +1,8 @@
 """Best-of-N: sample max(N) completions per prompt once, score them with the oracle, keep the argmax of the first N.
 
 Because every N reads a prefix of the same samples, the best-of-N reward can only grow with N,
-and the comparison between Ns carries no sampling noise between them (spec §6: 16 samples at
-temperature 1, top-p 1, UltraRM argmax among the first N for N in 1, 2, 4, 8, 16).
+and the comparison between Ns carries no sampling noise between them (the UltraFeedback paper's
+best-of-n experiment: 16 samples at temperature 1, top-p 1, UltraRM argmax among the first N).
 
     output_dir/samples.jsonl              every prompt with all its samples and their rewards
     output_dir/best-of-N.jsonl            the selected completion per prompt, for each N

@@ -126,7 +126,7 @@ EVAL_SETS = {
 }
 SUITES = {"ultrarm-paper": ["hh_rlhf_helpful", "webgpt_comparisons", "summarize_from_feedback", "shp"]}
 
-# Pairwise accuracy (%) from the UltraFeedback paper, Table 2 (../shared/specs/ultrarm-and-ppo.md §3).
+# Pairwise accuracy (%) from the UltraFeedback paper (arXiv 2310.01377), reward-model table (Table 2).
 PUBLISHED = {
     "UltraRM": {
         "hh_rlhf_helpful": 71.0,
