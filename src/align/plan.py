@@ -22,6 +22,9 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
         "method": recipe.method.name,
         "model": recipe.model.name_or_path + (f"@{recipe.model.revision}" if recipe.model.revision else ""),
     }
+    if recipe.model.adapter:
+        revision = f"@{recipe.model.adapter_revision}" if recipe.model.adapter_revision else ""
+        out["adapter"] = f"{recipe.model.adapter}{revision} (PEFT, merged into the model when loaded)"
     if recipe.reward_model:
         out["reward model"] = recipe.reward_model.name_or_path
     if recipe.data:

@@ -58,6 +58,14 @@ class ModelConfig(Section):
     )
     chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's.")
     trust_remote_code: bool = False
+    adapter: str | None = Field(
+        None,
+        description="A PEFT LoRA adapter trained on name_or_path (hub id or local directory), merged into the "
+        "loaded base weights before training, as alignment-handbook's run_dpo.py started DPO from an SFT "
+        "adapter; model.lora then trains a new adapter on the merged model. The tokenizer comes from the "
+        "adapter unless model.tokenizer is set.",
+    )
+    adapter_revision: str | None = None
 
     @field_validator("lora")
     @classmethod
@@ -82,6 +90,16 @@ class RewardModelConfig(ModelConfig):
     append_eos: bool = Field(
         False, description="Append the EOS token to every scored text (UltraRM scores without)."
     )
+
+    @field_validator("adapter")
+    @classmethod
+    def _no_adapter(cls, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError(
+                "a reward model loads as one checkpoint; merge the adapter into it first (peft's merge_and_unload, "
+                "then save_pretrained) and give that directory as name_or_path"
+            )
+        return v
 
     @field_validator("template")
     @classmethod
