@@ -110,7 +110,7 @@ def load_causal_lm(cfg: ModelConfig):
 
 
 def refuse_adapter(cfg: ModelConfig, use: str) -> None:
-    """Paths that load the weights as a sequence classifier start from one checkpoint, not base + adapter."""
+    """Paths that load model.name_or_path another way (a sequence classifier, vLLM) cannot add the adapter."""
     if cfg.adapter:
         raise AlignError(
             f"model.adapter {cfg.adapter} cannot start {use}. {MERGE_AHEAD}, or remove model.adapter."
