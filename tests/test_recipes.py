@@ -213,8 +213,8 @@ def test_nothing_cites_notes_outside_the_repository():
     assert not hits
 
 
-def test_notus_binarizes_raw_ultrafeedback_with_curated_mean():
-    r = load_recipe(REPO / "recipes/notus-7b-v1/dpo-full.yaml")
+def test_notus_rebinarized_variant_binarizes_raw_ultrafeedback_with_curated_mean():
+    r = load_recipe(REPO / "recipes/notus-7b-v1/dpo-full-rebinarized.yaml")
     assert r.data.format == "raw" and r.data.path == "openbmb/UltraFeedback"
     assert r.data.binarize.strategy == "curated-mean" and r.data.binarize.test_size == 2000
     assert r.data.binarize.seed == 42 and r.data.binarize.decontaminate is None

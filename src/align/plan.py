@@ -22,10 +22,13 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
         "method": recipe.method.name,
         "model": recipe.model.name_or_path + (f"@{recipe.model.revision}" if recipe.model.revision else ""),
     }
+    if recipe.model.adapter:
+        revision = f"@{recipe.model.adapter_revision}" if recipe.model.adapter_revision else ""
+        out["adapter"] = f"{recipe.model.adapter}{revision} (PEFT, merged into the model when loaded)"
     if recipe.reward_model:
         out["reward model"] = recipe.reward_model.name_or_path
     if recipe.data:
-        out["data"] = f"{recipe.data.path} ({recipe.data.format})"
+        out["data"] = _data(recipe)
     out["processes"] = f"{world} on {recipe.launch.num_machines} machine(s)"
     if isinstance(recipe.method, TrainerMethod):
         bp = batch_plan(recipe, world)
@@ -53,7 +56,7 @@ def _steps(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
     """Train rows and optimizer steps of a pair-trained method (DPO, reward)."""
     trainer = recipe.method.trainer
     epochs = float(trainer.get("num_train_epochs", 3.0))
-    rows = _train_rows(recipe)
+    rows = _train_rows(recipe, out)
     if rows is not None:
         out["train rows"] = str(rows)
     if trainer.get("max_steps", -1) > 0:
@@ -65,11 +68,27 @@ def _steps(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
         out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
 
 
-def _train_rows(recipe: Recipe) -> int | None:
+def _data(recipe: Recipe) -> str:
+    """The data line: path and format, how the test split is made, ties."""
+    data = recipe.data
+    text = f"{data.path} ({data.format})"
+    if data.test_size:
+        shuffled = f" after shuffle(seed={data.shuffle_seed})" if data.shuffle_seed is not None else ""
+        text += (
+            f", test = {data.test_size} rows held out by train_test_split(seed={data.split_seed}){shuffled}"
+        )
+    if data.format != "raw":
+        text += ", ties dropped" if data.drop_ties else ", ties kept"
+    return text
+
+
+def _train_rows(recipe: Recipe, out: dict[str, str]) -> int | None:
     """Rows of the training split, when the data is local (the hub is not contacted by check)."""
     if recipe.data is None or not _local(recipe.data.path):
         return None
-    from align.data.preferences import load_preferences
+    from align.data.preferences import load_pairs_counted
 
-    splits = load_preferences(recipe.data, seed=recipe.seed)
+    splits, counts = load_pairs_counted(recipe.data, seed=recipe.seed)
+    if recipe.data.format != "raw":
+        out["data rows"] = counts.describe()
     return len(splits["train"])

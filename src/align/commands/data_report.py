@@ -11,7 +11,11 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data-report", help="Plot a binarized preference set.", description=__doc__)
-    p.add_argument("--input", required=True, help="Binarized JSONL file, or a directory of them.")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="Binarized JSONL file (H4 pairs or the Argilla schema), or a directory of them.",
+    )
     p.add_argument("--output", required=True, help="Directory for the PNG plots.")
     p.set_defaults(func=main)
 

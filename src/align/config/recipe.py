@@ -14,7 +14,7 @@ import os
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from align.config.passthrough import validate_kwargs
 
@@ -58,6 +58,14 @@ class ModelConfig(Section):
     )
     chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's.")
     trust_remote_code: bool = False
+    adapter: str | None = Field(
+        None,
+        description="A PEFT LoRA adapter trained on name_or_path (hub id or local directory), merged into the "
+        "loaded base weights before training, as alignment-handbook's run_dpo.py started DPO from an SFT "
+        "adapter; model.lora then trains a new adapter on the merged model. The tokenizer comes from the "
+        "adapter unless model.tokenizer is set.",
+    )
+    adapter_revision: str | None = None
 
     @field_validator("lora")
     @classmethod
@@ -82,6 +90,16 @@ class RewardModelConfig(ModelConfig):
     append_eos: bool = Field(
         False, description="Append the EOS token to every scored text (UltraRM scores without)."
     )
+
+    @field_validator("adapter")
+    @classmethod
+    def _no_adapter(cls, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError(
+                "a reward model loads as one checkpoint; merge the adapter into it first (peft's merge_and_unload, "
+                "then save_pretrained) and give that directory as name_or_path"
+            )
+        return v
 
     @field_validator("template")
     @classmethod
@@ -142,17 +160,85 @@ class BinarizeConfig(Section):
 
 
 class DataConfig(Section):
-    """Where preference pairs come from: raw UltraFeedback (binarized here) or a binarized set."""
+    """Where preference pairs come from: raw UltraFeedback (binarized here) or a binarized set.
+
+    `binarized` is the H4 pair format (HuggingFaceH4/ultrafeedback_binarized); `argilla` is the
+    schema of argilla/ultrafeedback-binarized-preferences (instruction, chosen_response,
+    rejected_response, chosen_avg_rating, rejected_avg_rating), converted to H4 pairs on load.
+    A set with one split gets its test split from `test_size`.
+    """
 
     path: str = Field(description="Hub id or local file/directory.")
-    format: Literal["raw", "binarized"] = "raw"
+    format: Literal["raw", "binarized", "argilla"] = "raw"
     revision: str | None = None
     binarize: BinarizeConfig = Field(default_factory=BinarizeConfig)
-    train_split: str = "train_prefs"
-    test_split: str | None = "test_prefs"
+    train_split: str = Field("train_prefs", description="Default 'train' for format argilla.")
+    test_split: str | None = Field(
+        "test_prefs", description="Default null for format argilla or with test_size."
+    )
+    test_size: int | None = Field(
+        None,
+        ge=1,
+        description="Hold out this many rows of train_split as the test split, with datasets' "
+        "Dataset.train_test_split (formats binarized and argilla).",
+    )
+    split_seed: int = Field(42, description="The seed of that train_test_split.")
+    shuffle_seed: int | None = Field(
+        None,
+        description="Shuffle train_split with this seed before the split, as alignment-handbook's get_datasets "
+        "did (seed 42) before Notus's train_test_split; null for no shuffle.",
+    )
+    drop_ties: bool = Field(
+        False,
+        description="Drop pairs whose chosen and rejected scores are equal (formats binarized and argilla); they "
+        "are counted either way.",
+    )
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
     num_proc: int = Field(1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_defaults(cls, data: Any) -> Any:
+        """One-split sets: `train` for the Argilla schema, and no test split to load when one is held out."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("format") == "argilla":
+                data.setdefault("train_split", "train")
+                data.setdefault("test_split", None)
+            if data.get("test_size") is not None:
+                data.setdefault("test_split", None)
+        return data
+
+    @field_validator("test_size")
+    @classmethod
+    def _check_test_size(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and info.data.get("format") == "raw":
+            raise ValueError("raw data is split by binarize.test_size; remove data.test_size")
+        if v is not None and info.data.get("test_split"):
+            raise ValueError(
+                f"the test split is either loaded (test_split: {info.data['test_split']}) or held out (test_size), "
+                "not both; set data.test_split: null"
+            )
+        return v
+
+    @field_validator("shuffle_seed")
+    @classmethod
+    def _check_shuffle_seed(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and info.data.get("test_size") is None:
+            raise ValueError(
+                "shuffle_seed only orders the rows before data.test_size holds some out; set test_size"
+            )
+        return v
+
+    @field_validator("drop_ties")
+    @classmethod
+    def _check_drop_ties(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("format") == "raw":
+            raise ValueError(
+                "raw data is binarized by data.binarize; drop ties there with binarize.min_margin > 0"
+            )
+        return v
 
 
 # --- method ---------------------------------------------------------------------------------

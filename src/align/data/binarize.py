@@ -86,18 +86,34 @@ def messages(prompt: str, response: str) -> list[dict[str, str]]:
 
 def record(prompt: str, source: str, chosen: Candidate, rejected: Candidate) -> dict[str, Any]:
     """One output pair in the HuggingFaceH4/ultrafeedback_binarized format (plus margin)."""
+    return pair_record(
+        prompt,
+        source,
+        (chosen.completion.response, chosen.score, chosen.completion.model),
+        (rejected.completion.response, rejected.score, rejected.completion.model),
+    )
+
+
+def pair_record(
+    prompt: str, source: str, chosen: tuple[str, float, str], rejected: tuple[str, float, str]
+) -> dict[str, Any]:
+    """The H4 record of a pair given as (response, score, model) for each side."""
+    (chosen_text, chosen_score, chosen_model), (rejected_text, rejected_score, rejected_model) = (
+        chosen,
+        rejected,
+    )
     return {
         "prompt": prompt,
         "prompt_id": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-        "chosen": messages(prompt, chosen.completion.response),
-        "rejected": messages(prompt, rejected.completion.response),
-        "messages": messages(prompt, chosen.completion.response),
-        "score_chosen": chosen.score,
-        "score_rejected": rejected.score,
-        "margin": chosen.score - rejected.score,
+        "chosen": messages(prompt, chosen_text),
+        "rejected": messages(prompt, rejected_text),
+        "messages": messages(prompt, chosen_text),
+        "score_chosen": chosen_score,
+        "score_rejected": rejected_score,
+        "margin": chosen_score - rejected_score,
         "source": source,
-        "chosen_model": chosen.completion.model,
-        "rejected_model": rejected.completion.model,
+        "chosen_model": chosen_model,
+        "rejected_model": rejected_model,
     }
 
 
@@ -148,10 +164,29 @@ def binarize_row(raw: object, index: int, s: Settings) -> RowResult:
     return result
 
 
+def pair_features() -> dict[str, Any]:
+    """The arrow types of OUTPUT_COLUMNS."""
+    from datasets import List, Value
+
+    chat = List({"role": Value("string"), "content": Value("string")})
+    return {
+        "prompt": Value("string"),
+        "prompt_id": Value("string"),
+        "chosen": chat,
+        "rejected": chat,
+        "messages": chat,
+        "score_chosen": Value("float64"),
+        "score_rejected": Value("float64"),
+        "margin": Value("float64"),
+        "source": Value("string"),
+        "chosen_model": Value("string"),
+        "rejected_model": Value("string"),
+    }
+
+
 def _features():
     from datasets import Features, List, Value
 
-    chat = List({"role": Value("string"), "content": Value("string")})
     suspect = {
         "completion": Value("int64"),
         "model": Value("string"),
@@ -165,17 +200,7 @@ def _features():
             "notes": List(Value("string")),
             "suspects": List(suspect),
             "completions": Value("int64"),
-            "prompt": Value("string"),
-            "prompt_id": Value("string"),
-            "chosen": chat,
-            "rejected": chat,
-            "messages": chat,
-            "score_chosen": Value("float64"),
-            "score_rejected": Value("float64"),
-            "margin": Value("float64"),
-            "source": Value("string"),
-            "chosen_model": Value("string"),
-            "rejected_model": Value("string"),
+            **pair_features(),
         }
     )
 

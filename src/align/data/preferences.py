@@ -3,7 +3,9 @@
 Raw UltraFeedback is binarized through the same code as `align binarize` and cached under
 `$ALIGN_CACHE/binarized/<key>`, the key hashing the input's identity, the binarize settings
 and CODE_VERSION, so a recipe binarizes once and every later run (and every process of a
-multi-GPU launch) reads the cached files.
+multi-GPU launch) reads the cached files. Binarized sets load as they are; the Argilla schema
+(align.data.argilla) is converted to the same pairs. A single-split set gets its test split from
+`data.test_size` through datasets' own train_test_split, so it matches a published split row for row.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import hashlib
 import json
 import logging
 import random
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from align.cache import build_once, cache_root
 from align.config.recipe import DataConfig
+from align.data.argilla import to_pairs
 from align.data.binarize import CODE_VERSION, TEST, TRAIN, binarize
 from align.data.loader import file_digest, input_identity
 from align.data.samples import resolve
@@ -87,27 +92,108 @@ def _subsample(ds: datasets.Dataset, n: int | None, seed: int) -> datasets.Datas
     return ds.select(sorted(random.Random(seed).sample(range(len(ds)), n)))
 
 
-def load_preferences(data: DataConfig, seed: int) -> datasets.DatasetDict:
-    """Preference pairs in the H4 format as a DatasetDict with "train" and, if any, "test".
+@dataclass
+class PairCounts:
+    """What loading did to the pairs (formats binarized and argilla), over all splits."""
 
-    `seed` picks the max_train_samples / max_eval_samples subsets; the binarization itself uses
-    data.binarize.seed, so changing the training seed does not change the pairs.
+    dropped: Counter = field(default_factory=Counter)  # reason -> rows
+    ties_kept: int = 0
+
+    def describe(self) -> str:
+        parts = [f"{reason} {n}" for reason, n in sorted(self.dropped.items())]
+        return f"dropped: {', '.join(parts) or 'none'}; ties kept: {self.ties_kept}"
+
+
+def _load_file(path: Path, name: str) -> datasets.Dataset:
+    """One local file as a single split (the Argilla set has only `train`)."""
+    import datasets
+
+    kinds = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
+    if path.suffix not in kinds:
+        raise AlignError(f"{name} has an unknown extension. Use {', '.join(kinds)}.")
+    try:
+        return datasets.load_dataset(kinds[path.suffix], data_files=str(path), split="train")
+    except Exception as exc:  # arrow's readers raise several unrelated types
+        raise AlignError(f"Could not read {name} ({exc}). Fix the file or give another one.") from None
+
+
+def _hold_out(train: datasets.Dataset, data: DataConfig) -> datasets.DatasetDict:
+    """`test_size` rows of the single split as "test", by datasets' own train_test_split.
+
+    Calling datasets' method (not a re-implementation) gives the published split row for row:
+    Notus did `get_datasets(...)` (alignment-handbook: `.shuffle(seed=42)`) then
+    `train_test_split(test_size=2000, seed=42)` (argilla-io/notus/v1/fine-tune/run_dpo.py@5cd4912).
     """
+    import datasets
+
+    if data.test_size >= len(train):
+        raise AlignError(
+            f"data.test_size {data.test_size} leaves nothing to train on: {data.path} split {data.train_split} has "
+            f"{len(train)} rows. Set data.test_size below {len(train)}."
+        )
+    if data.shuffle_seed is not None:
+        train = train.shuffle(seed=data.shuffle_seed)
+    split = train.train_test_split(test_size=data.test_size, seed=data.split_seed)
+    return datasets.DatasetDict({"train": split["train"], "test": split["test"]})
+
+
+def _ties(ds: datasets.Dataset, data: DataConfig, counts: PairCounts) -> datasets.Dataset:
+    """Count pairs with equal scores, and drop them when data.drop_ties says so."""
+    if not {"score_chosen", "score_rejected"} <= set(ds.column_names):
+        if data.drop_ties:
+            raise AlignError(
+                f"data.drop_ties needs score_chosen and score_rejected, which {data.path} lacks. Remove "
+                "data.drop_ties or give scored pairs."
+            )
+        return ds
+    tied = [c == r for c, r in zip(ds["score_chosen"], ds["score_rejected"], strict=True)]
+    if not data.drop_ties:
+        counts.ties_kept += sum(tied)
+        return ds
+    counts.dropped["tie"] += sum(tied)
+    return ds.select([i for i, t in enumerate(tied) if not t])
+
+
+def load_pairs_counted(data: DataConfig, seed: int) -> tuple[datasets.DatasetDict, PairCounts]:
+    """`load_preferences`, plus what loading dropped and kept (for the log and `align check`)."""
+    counts = PairCounts()
     if data.format == "raw":
         splits = _load_dir(binarized_dir(data), TRAIN, TEST if data.binarize.test_size else None)
     else:
+        import datasets
+
         local = Path(resolve(data.path))
         if local.is_dir():
             splits = _load_dir(local, data.train_split, data.test_split)
+        elif local.exists() and data.format == "argilla":
+            splits = datasets.DatasetDict({"train": _load_file(local, f"data.path {data.path}")})
         elif local.exists():
             raise AlignError(
                 f"data.path {data.path} is a file, but format: binarized expects a directory holding "
                 f"{data.train_split}.jsonl (and {data.test_split}.jsonl), or a hub id. Use format: raw for a raw "
-                "UltraFeedback file."
+                "UltraFeedback file, or format: argilla for argilla/ultrafeedback-binarized-preferences rows."
             )
         else:
             splits = _load_hub(data)
+        if data.test_size:
+            splits = _hold_out(splits["train"], data)
+        for name, ds in splits.items():
+            if data.format == "argilla":
+                ds, dropped = to_pairs(ds, f"{data.path} ({name})")
+                counts.dropped.update(dropped)
+            splits[name] = _ties(ds, data, counts)
+        log.info("%s: %s", data.path, counts.describe())
     splits["train"] = _subsample(splits["train"], data.max_train_samples, seed)
     if "test" in splits:
         splits["test"] = _subsample(splits["test"], data.max_eval_samples, seed)
-    return splits
+    return splits, counts
+
+
+def load_preferences(data: DataConfig, seed: int) -> datasets.DatasetDict:
+    """Preference pairs in the H4 format as a DatasetDict with "train" and, if any, "test".
+
+    `seed` picks the max_train_samples / max_eval_samples subsets; the binarization itself uses
+    data.binarize.seed and a held-out test split data.split_seed, so changing the training seed
+    does not change the pairs.
+    """
+    return load_pairs_counted(data, seed)[0]

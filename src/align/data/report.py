@@ -6,14 +6,17 @@ systematically longer than rejected ones; the length plot and `chosen_longer` ma
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from align.data.argilla import is_argilla, to_pairs
 from align.data.samples import resolve
 from align.errors import AlignError
 
 _TOP_MODELS = 25
+log = logging.getLogger(__name__)
 
 
 def _files(path: Path) -> list[Path]:
@@ -30,7 +33,8 @@ def _files(path: Path) -> list[Path]:
 
 
 def load_pairs(path: str | Path):
-    """Binarized pairs (H4 format) from a JSONL file or every JSONL file of a directory."""
+    """Binarized pairs from a JSONL file or every JSONL file of a directory: H4 format, or the
+    argilla/ultrafeedback-binarized-preferences schema (converted as `data.format: argilla` does)."""
     import datasets
 
     files = _files(Path(resolve(str(path))))
@@ -38,6 +42,10 @@ def load_pairs(path: str | Path):
         ds = datasets.load_dataset("json", data_files=[str(f) for f in files], split="train")
     except Exception as exc:  # arrow's JSON reader raises several unrelated types
         raise AlignError(f"Could not read {', '.join(map(str, files))} as JSON lines: {exc}") from None
+    if "chosen" not in ds.column_names and is_argilla(ds.column_names):
+        ds, dropped = to_pairs(ds, str(path))
+        if dropped:
+            log.warning("%s: rows without a pair dropped: %s", path, dict(dropped))
     missing = [
         c for c in ("chosen", "rejected", "score_chosen", "score_rejected") if c not in ds.column_names
     ]

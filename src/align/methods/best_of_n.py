@@ -25,7 +25,7 @@ from align.errors import AlignError
 from align.jsonl import write_jsonl
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import PromptIndex, load_oracle, require_reward_model
-from align.models.loading import load_causal_lm, load_tokenizer
+from align.models.loading import load_causal_lm, load_tokenizer, refuse_adapter
 from align.models.tiny import resolve
 from align.runs.outputs import prepare_run, write_model_card
 
@@ -94,6 +94,7 @@ def sample_vllm(recipe: Recipe, prompts: PromptSet, n: int) -> list[list[str]]:
     from vllm import LLM, SamplingParams
 
     method, cfg = recipe.method, recipe.model
+    refuse_adapter(cfg, "vLLM sampling, which loads model.name_or_path alone (method.engine: hf merges it)")
     llm = LLM(
         model=resolve(cfg.name_or_path),
         tokenizer=resolve(cfg.tokenizer or cfg.name_or_path),

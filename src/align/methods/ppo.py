@@ -23,7 +23,7 @@ from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle, require_reward_model
 from align.methods.trainer_args import build_trainer_args, last_checkpoint
 from align.methods.training import report
-from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs
+from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
 from align.runs.outputs import METRICS_FILE, MetricsCallback, prepare_run, read_metrics
 
@@ -87,6 +87,9 @@ def load_value_model(recipe: Recipe, policy_tokenizer: Any, oracle: CrossTemplat
         )
         value, _ = load_reward_model(cfg)
     else:
+        refuse_adapter(
+            model_cfg, "the value model (method.value_model_init: policy); use value_model_init: reward"
+        )
         value = AutoModelForSequenceClassification.from_pretrained(
             resolve(model_cfg.name_or_path), num_labels=1, **model_kwargs(model_cfg)
         )

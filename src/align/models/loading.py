@@ -7,12 +7,19 @@ training, PPO and scoring load weights the same way.
 from __future__ import annotations
 
 import importlib.util
+import logging
+from pathlib import Path
 from typing import Any
 
 from align.config.recipe import ModelConfig
 from align.errors import AlignError
 from align.models.tiny import resolve
 
+log = logging.getLogger(__name__)
+MERGE_AHEAD = (
+    "Merge the adapter once ahead (peft's PeftModel.from_pretrained(base, adapter).merge_and_unload(), then "
+    "save_pretrained) and give that directory as model.name_or_path"
+)
 DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
 
 
@@ -24,13 +31,28 @@ def torch_dtype(name: str) -> Any:
 
 
 def load_tokenizer(cfg: ModelConfig):
-    """The model's tokenizer with a pad token and, if the recipe gives one, its chat template."""
+    """The model's tokenizer with a pad token and, if the recipe gives one, its chat template.
+
+    With model.adapter it comes from the adapter, as alignment-handbook's get_tokenizer read it
+    from the adapter repo (the SFT adapter carries the chat template its base lacks).
+    """
     from transformers import AutoTokenizer
 
-    source = resolve(cfg.tokenizer or cfg.name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(
-        source, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
-    )
+    if cfg.adapter and not cfg.tokenizer:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                _adapter_source(cfg), revision=cfg.adapter_revision, trust_remote_code=cfg.trust_remote_code
+            )
+        except (OSError, ValueError) as exc:  # either, for a folder without tokenizer files
+            raise AlignError(
+                f"model.adapter {cfg.adapter} has no tokenizer ({exc}). Set model.tokenizer to the tokenizer the "
+                "adapter was trained with."
+            ) from None
+    else:
+        source = resolve(cfg.tokenizer or cfg.name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
+        )
     if cfg.chat_template:
         tokenizer.chat_template = cfg.chat_template
     if tokenizer.pad_token is None:
@@ -80,9 +102,66 @@ def model_kwargs(cfg: ModelConfig) -> dict[str, Any]:
 
 
 def load_causal_lm(cfg: ModelConfig):
+    """The model the recipe names: its weights, with model.adapter merged in when there is one."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(resolve(cfg.name_or_path), **model_kwargs(cfg))
+    model = AutoModelForCausalLM.from_pretrained(resolve(cfg.name_or_path), **model_kwargs(cfg))
+    return merge_adapter(model, cfg) if cfg.adapter else model
+
+
+def refuse_adapter(cfg: ModelConfig, use: str) -> None:
+    """Paths that load model.name_or_path another way (a sequence classifier, vLLM) cannot add the adapter."""
+    if cfg.adapter:
+        raise AlignError(
+            f"model.adapter {cfg.adapter} cannot start {use}. {MERGE_AHEAD}, or remove model.adapter."
+        )
+
+
+def _adapter_source(cfg: ModelConfig) -> str:
+    local = Path(cfg.adapter).expanduser()
+    return str(local) if local.exists() else cfg.adapter
+
+
+def merge_adapter(model: Any, cfg: ModelConfig) -> Any:
+    """Load model.adapter onto `model` with peft and merge it into the weights.
+
+    What alignment-handbook's scripts/run_dpo.py (87cc800, 95dc472) ended up training: it wrapped
+    the base (4-bit when quantized) in PeftModel.from_pretrained(SFT adapter), and TRL 0.7.10 / 0.9.6
+    merged that (merge_and_unload) before adding the new LoRA, whose disabled state was the
+    reference. TRL 1.12 refuses a PeftModel next to a peft_config, so the merge happens here.
+    Merging into 4-bit weights re-quantizes them, as it did there.
+    """
+    from peft import PeftConfig, PeftModel
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    source = _adapter_source(cfg)
+    try:
+        config = PeftConfig.from_pretrained(source, revision=cfg.adapter_revision)
+    except ValueError as exc:
+        raise AlignError(
+            f"model.adapter {cfg.adapter} is not a PEFT adapter ({exc}). Give a directory or hub repo holding "
+            "adapter_config.json and the adapter weights, or remove model.adapter."
+        ) from None
+    if config.is_prompt_learning:
+        raise AlignError(
+            f"model.adapter {cfg.adapter} is a {config.peft_type} adapter, which has no weights to merge. Use a "
+            "LoRA-type adapter, or remove model.adapter."
+        )
+    if is_deepspeed_zero3_enabled():
+        raise AlignError(
+            f"model.adapter {cfg.adapter} is merged into the weights as they load, which ZeRO-3 cannot do on "
+            f"partitioned weights. {MERGE_AHEAD}, or launch without ZeRO-3."
+        )
+    recorded = config.base_model_name_or_path
+    if recorded and recorded not in (cfg.name_or_path, resolve(cfg.name_or_path)):
+        log.warning(
+            "model.adapter %s was trained on %s; loading it onto model.name_or_path %s.",
+            cfg.adapter,
+            recorded,
+            cfg.name_or_path,
+        )
+    peft_model = PeftModel.from_pretrained(model, source, revision=cfg.adapter_revision)
+    return peft_model.merge_and_unload()
 
 
 def lora_config(cfg: ModelConfig, task_type: str = "CAUSAL_LM"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from align.config.recipe import ModelConfig, RewardModelConfig
 from align.errors import AlignError
-from align.models.loading import load_tokenizer, model_kwargs
+from align.models.loading import load_tokenizer, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
 from align.rm.templates import TEMPLATE_ATTR
 
@@ -92,6 +92,7 @@ def load_reward_base(cfg: ModelConfig):
     """
     from transformers import AutoModelForSequenceClassification
 
+    refuse_adapter(cfg, "reward-model training (the weights load as a sequence classifier)")
     return AutoModelForSequenceClassification.from_pretrained(
         resolve(cfg.name_or_path), num_labels=1, **model_kwargs(cfg)
     )

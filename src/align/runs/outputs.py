@@ -104,7 +104,8 @@ def write_model_card(
         "",
         f"- **method**: {recipe.method.name}",
         f"- **base model**: `{recipe.model.name_or_path}`"
-        + (f" @ `{recipe.model.revision}`" if recipe.model.revision else ""),
+        + (f" @ `{recipe.model.revision}`" if recipe.model.revision else "")
+        + (f" + adapter `{recipe.model.adapter}` (merged)" if recipe.model.adapter else ""),
     ]
     if recipe.data:
         d = recipe.data
