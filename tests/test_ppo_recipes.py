@@ -56,8 +56,8 @@ def test_best_of_n_recipe_samples_16_at_temperature_1():
 def test_ultralm_template_renders_the_published_format(name):
     recipe = load_recipe(RECIPES / name)
     tokenizer = build_tokenizer("bytes", recipe.model.chat_template)
-    ids = encode(tokenizer, ["Hi"], recipe.method.prompts.system_prompt)[0]
-    system = recipe.method.prompts.system_prompt
+    ids = encode(tokenizer, ["Hi"], recipe.model.system_prompt)[0]
+    system = recipe.model.system_prompt
     assert tokenizer.decode(ids) == f"<s>User: {system}</s>\nUser: Hi</s>\nAssistant: "
 
 

@@ -14,7 +14,7 @@ import os
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from align.config.passthrough import validate_kwargs
 
@@ -57,6 +57,12 @@ class ModelConfig(Section):
         None, description="Fields of peft.LoraConfig; null trains all weights."
     )
     chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's.")
+    system_prompt: str | None = Field(
+        None,
+        description='The system turn rendered before every prompt in the chat template: null for none, "" for '
+        "an empty one (as the Zephyr and Notus runs trained), or a text. Applies to DPO and reward pairs, PPO and "
+        "best-of-N prompts and, on reward_model, to scoring in the 'chat' template.",
+    )
     trust_remote_code: bool = False
 
     @field_validator("lora")
@@ -250,7 +256,16 @@ class PromptsConfig(Section):
         description="Drop prompts longer than this many tokens once rendered with the policy's chat template.",
     )
     max_prompts: int | None = Field(None, ge=1, description="Keep a seeded random subset of this size.")
-    system_prompt: str | None = Field(None, description="A system message rendered before every instruction.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_system_prompt(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_prompt" in data:
+            raise ValueError(
+                "method.prompts.system_prompt moved to model.system_prompt (one setting for every place the policy's "
+                "prompts are rendered); move the value there"
+            )
+        return data
 
 
 class SamplingPromptsConfig(PromptsConfig):

@@ -15,6 +15,7 @@ from align.config.recipe import Recipe
 from align.errors import AlignError
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
+from align.models.chat import with_system
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.runs.outputs import MetricsCallback, prepare_run
 
@@ -37,15 +38,20 @@ def to_conversational(example: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": chosen[:-1], "chosen": chosen[-1:], "rejected": rejected[-1:]}
 
 
-def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_tokens: int) -> list[dict[str, str]]:
+def truncate_prompt(
+    messages: list[dict[str, str]], tokenizer: Any, max_tokens: int, system_prompt: str | None = None
+) -> list[dict[str, str]]:
     """Cut the rendered prompt to at most `max_tokens` tokens, dropping text from the left.
 
     Earlier messages go first; the earliest message kept loses the start of its content. The
-    last message (the turn being answered) always stays, its ending intact.
+    last message (the turn being answered) always stays, its ending intact, and so does the
+    system turn (counted, never cut).
     """
 
     def length(msgs: list[dict[str, str]]) -> int:
-        ids = tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True)
+        ids = tokenizer.apply_chat_template(
+            with_system(msgs, system_prompt), tokenize=True, add_generation_prompt=True
+        )
         return len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
 
     msgs = [dict(m) for m in messages]
@@ -60,13 +66,16 @@ def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_tokens: 
     return msgs
 
 
-def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -> Any:
-    """Keep only what DPOTrainer reads, in conversational form, prompts truncated."""
+def prepare_pairs(
+    dataset: Any, tokenizer: Any, max_prompt_length: int | None, system_prompt: str | None = None
+) -> Any:
+    """Keep only what DPOTrainer reads, in conversational form, prompts truncated, behind the system turn."""
 
     def convert(example: dict[str, Any]) -> dict[str, Any]:
         row = to_conversational(example)
         if max_prompt_length:
-            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length)
+            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length, system_prompt)
+        row["prompt"] = with_system(row["prompt"], system_prompt)
         return row
 
     return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
@@ -116,9 +125,9 @@ def build_trainer(recipe: Recipe) -> Any:
             "recipe (a Jinja template) so prompts and responses are rendered the way the model was trained."
         )
     splits = load_preferences(recipe.data, seed=recipe.seed)
-    max_prompt = recipe.method.max_prompt_length
-    train = prepare_pairs(splits["train"], tokenizer, max_prompt)
-    test = prepare_pairs(splits["test"], tokenizer, max_prompt) if "test" in splits else None
+    max_prompt, system = recipe.method.max_prompt_length, recipe.model.system_prompt
+    train = prepare_pairs(splits["train"], tokenizer, max_prompt, system)
+    test = prepare_pairs(splits["test"], tokenizer, max_prompt, system) if "test" in splits else None
 
     peft_config = lora_config(recipe.model)
     args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
