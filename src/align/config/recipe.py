@@ -215,8 +215,23 @@ class DPOMethod(TrainerMethod):
     max_prompt_length: int | None = Field(
         None,
         ge=1,
-        description="Prompts longer than this many tokens are cut from the left (TRL dropped this option).",
+        description="Longest prompt in tokens, cut from the left as method.truncation says (TRL dropped this option).",
     )
+    truncation: Literal["prompt-left", "trl-0.7"] = Field(
+        "prompt-left",
+        description="'prompt-left': every prompt longer than max_prompt_length loses its start before tokenization "
+        "(the whole rendered conversation is kept in shape) and TRL 1.12 cuts pairs still longer than "
+        "trainer.max_length from the end. 'trl-0.7': the rule of TRL 0.7.x that the published Zephyr and Notus runs "
+        "had: EOS appended to both responses; only when prompt + longer response exceed max_length is the prompt "
+        "cut to its last max_prompt_length tokens, then responses to max_length - max_prompt_length if still too "
+        "long (needs max_prompt_length).",
+    )
+
+    @model_validator(mode="after")
+    def _check_truncation(self) -> DPOMethod:
+        if self.truncation == "trl-0.7" and self.max_prompt_length is None:
+            raise ValueError("truncation trl-0.7 needs method.max_prompt_length (TRL 0.7 cut prompts to it)")
+        return self
 
 
 class RewardMethod(TrainerMethod):
