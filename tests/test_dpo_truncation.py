@@ -7,17 +7,15 @@ in the handbook's layout, each tokenized on its own; EOS is appended to both res
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from transformers import AutoTokenizer
 
 from align.config import load_recipe
 from align.config.recipe import Recipe
 from align.errors import AlignError
 from align.methods import dpo
-from align.models.tiny import resolve
 
 MAX_LENGTH, MAX_PROMPT = 64, 24
 
@@ -37,9 +35,9 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(resolve("tiny://llama"))
+@pytest.fixture
+def tokenizer(llama_tokenizer):
+    return llama_tokenizer
 
 
 def enc(tokenizer, text: str) -> list[int]:
@@ -68,18 +66,7 @@ def trl07_reference(tokenizer, prompt: str, chosen: str, rejected: str) -> tuple
     return {"prompt_ids": p, "chosen_ids": c, "rejected_ids": r}, fired
 
 
-def build(tmp_path: Path, truncation: str, rows=ROWS, **model) -> list[dict]:
-    folder = tmp_path / "pairs"
-    folder.mkdir(exist_ok=True)
-    lines = [
-        {
-            "prompt": p,
-            "chosen": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
-            "rejected": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-        }
-        for p, c, r in rows
-    ]
-    (folder / "train_prefs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+def build(tmp_path: Path, folder: Path, truncation: str, rows=ROWS, **model) -> tuple[list[dict], Any]:
     recipe = Recipe.model_validate(
         {
             "name": "truncation",
@@ -100,8 +87,8 @@ def build(tmp_path: Path, truncation: str, rows=ROWS, **model) -> list[dict]:
     return prepared, trainer
 
 
-def test_trl07_rule_matches_the_published_trainer(tmp_path, tokenizer, tiny_cpu):
-    prepared, trainer = build(tmp_path, "trl-0.7")
+def test_trl07_rule_matches_the_published_trainer(tmp_path, tokenizer, write_pairs, tiny_cpu):
+    prepared, trainer = build(tmp_path, write_pairs(ROWS), "trl-0.7")
     assert len(prepared) == len(ROWS)  # the row whose prompt alone exceeds max_length is cut, not dropped
     fired_anywhere = set()
     for row, (prompt, chosen, rejected) in zip(prepared, ROWS, strict=True):
@@ -121,8 +108,8 @@ def test_trl07_rule_matches_the_published_trainer(tmp_path, tokenizer, tiny_cpu)
     )
 
 
-def test_prompt_left_rule_cuts_only_long_prompts(tmp_path, tokenizer, tiny_cpu):
-    prepared, _ = build(tmp_path, "prompt-left")
+def test_prompt_left_rule_cuts_only_long_prompts(tmp_path, tokenizer, write_pairs, tiny_cpu):
+    prepared, _ = build(tmp_path, write_pairs(ROWS), "prompt-left")
     for row, (prompt, chosen, rejected) in zip(prepared, ROWS, strict=True):
         full = enc(tokenizer, layout(prompt))
         if len(full) <= MAX_PROMPT:
@@ -139,13 +126,13 @@ def test_prompt_left_rule_cuts_only_long_prompts(tmp_path, tokenizer, tiny_cpu):
         assert row["rejected_ids"] == enc(tokenizer, f"{layout(prompt)}{rejected}</s>\n")[len(full) :]
 
 
-def test_a_template_without_eos_at_the_end_of_a_turn_is_refused(tmp_path, tiny_cpu):
+def test_a_template_without_eos_at_the_end_of_a_turn_is_refused(tmp_path, write_pairs, tiny_cpu):
     template = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
     with pytest.raises(AlignError, match="EOS token"):
-        build(tmp_path, "prompt-left", rows=ROWS[:1], chat_template=template)
+        build(tmp_path, write_pairs(ROWS[:1]), "prompt-left", rows=ROWS[:1], chat_template=template)
 
 
-def test_trl07_needs_max_prompt_length_below_max_length(tmp_path, write_recipe, repo):
+def test_trl07_needs_max_prompt_length_below_max_length(write_recipe, repo, llama_tokenizer):
     path = write_recipe(
         "base: "
         + str(repo / "recipes/smoke/dpo-full.yaml")
@@ -155,25 +142,4 @@ def test_trl07_needs_max_prompt_length_below_max_length(tmp_path, write_recipe, 
         load_recipe(path)
     recipe = load_recipe(repo / "recipes/smoke/dpo-full.yaml", ["method.truncation=trl-0.7"])
     with pytest.raises(AlignError, match="max_length"):
-        dpo.pair_rules(
-            recipe, AutoTokenizer.from_pretrained(resolve("tiny://llama")), recipe.method.max_prompt_length
-        )
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "zephyr-7b-beta/dpo-full.yaml",
-        "zephyr-7b-beta/dpo-full-handbook.yaml",
-        "zephyr-7b-beta/dpo-qlora.yaml",
-        "notus-7b-v1/dpo-full.yaml",
-        "notus-7b-v1/dpo-lora.yaml",
-    ],
-)
-def test_reproduction_recipes_use_the_published_rule(name, repo):
-    method = load_recipe(repo / "recipes" / name).method
-    assert (method.truncation, method.max_prompt_length, method.trainer["max_length"]) == (
-        "trl-0.7",
-        512,
-        1024,
-    )
+        dpo.pair_rules(recipe, llama_tokenizer, recipe.method.max_prompt_length)

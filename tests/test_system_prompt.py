@@ -12,14 +12,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from transformers import AutoTokenizer
 
 from align.config import load_recipe
 from align.config.recipe import Recipe, RewardModelConfig
 from align.errors import AlignError
 from align.methods import dpo, reward
 from align.methods.prompts import encode
-from align.models.tiny import resolve
 from align.rm.templates import CHAT, SYSTEM_ATTR, render, resolve_system_prompt
 
 PAIRS = [
@@ -33,39 +31,22 @@ def zephyr_prompt(prompt: str, system_prompt: str | None) -> str:
     return f"{system}<|user|>\n{prompt}</s>\n<|assistant|>\n"
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(resolve("tiny://llama"))
+@pytest.fixture
+def tokenizer(llama_tokenizer):
+    return llama_tokenizer
 
 
 def ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def binarized_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "pairs"
-    folder.mkdir()
-    rows = [
-        {
-            "prompt": p,
-            "chosen": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
-            "rejected": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-            "score_chosen": 8.0,
-            "score_rejected": 2.0,
-        }
-        for p, c, r in PAIRS
-    ]
-    (folder / "train_prefs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return folder
-
-
-def dpo_recipe(tmp_path: Path, system_prompt: str | None) -> Recipe:
+def dpo_recipe(tmp_path: Path, folder: Path, system_prompt: str | None) -> Recipe:
     return Recipe.model_validate(
         {
             "name": "system-turn",
             "output_dir": str(tmp_path / "out"),
             "model": {"name_or_path": "tiny://llama", "dtype": "float32", "system_prompt": system_prompt},
-            "data": {"path": str(binarized_dir(tmp_path)), "format": "binarized", "test_split": None},
+            "data": {"path": str(folder), "format": "binarized", "test_split": None},
             "method": {
                 "name": "dpo",
                 "max_prompt_length": 64,
@@ -76,8 +57,8 @@ def dpo_recipe(tmp_path: Path, system_prompt: str | None) -> Recipe:
 
 
 @pytest.mark.parametrize("system_prompt", ["", None, "Be kind."])
-def test_dpo_trains_on_the_published_layout(system_prompt, tmp_path, tokenizer, tiny_cpu):
-    trainer = dpo.build_trainer(dpo_recipe(tmp_path, system_prompt))
+def test_dpo_trains_on_the_published_layout(system_prompt, tmp_path, tokenizer, write_pairs, tiny_cpu):
+    trainer = dpo.build_trainer(dpo_recipe(tmp_path, write_pairs(PAIRS), system_prompt))
     rows = sorted(trainer.train_dataset, key=lambda r: r["prompt"][-1]["content"])
     assert len(rows) == len(PAIRS)
     for row, (prompt, chosen, rejected) in zip(rows, sorted(PAIRS), strict=True):
@@ -89,12 +70,10 @@ def test_dpo_trains_on_the_published_layout(system_prompt, tmp_path, tokenizer, 
         assert all(tokenizer.convert_tokens_to_ids("<|system|>") not in row["prompt_ids"] for row in rows)
 
 
-def test_reward_training_renders_the_system_turn(tmp_path, tokenizer):
+def test_reward_training_renders_the_system_turn(tokenizer, write_pairs):
     from datasets import Dataset
 
-    rows = [
-        json.loads(line) for line in (binarized_dir(tmp_path) / "train_prefs.jsonl").read_text().splitlines()
-    ]
+    rows = [json.loads(line) for line in (write_pairs(PAIRS) / "train_prefs.jsonl").read_text().splitlines()]
     out = reward.prepare_pairs(Dataset.from_list(rows), tokenizer, CHAT, False, "pairs", system_prompt="")
     for row, (prompt, chosen, rejected) in zip(out, PAIRS, strict=True):
         layout = zephyr_prompt(prompt, "")
@@ -160,8 +139,14 @@ def test_the_old_prompts_key_points_to_the_new_one(write_recipe):
         "notus-7b-v1/dpo-lora.yaml",
     ],
 )
-def test_zephyr_and_notus_recipes_render_the_published_layout(name, repo, tokenizer):
+def test_reproduction_recipes_render_and_truncate_as_published(name, repo, tokenizer):
     recipe = load_recipe(repo / "recipes" / name)
     assert encode(tokenizer, ["Hi"], recipe.model.system_prompt)[0] == ids(
         tokenizer, "<|system|>\n</s>\n<|user|>\nHi</s>\n<|assistant|>\n"
+    )
+    method = recipe.method  # TRL 0.7's rule with the published lengths (tests/test_dpo_truncation.py)
+    assert (method.truncation, method.max_prompt_length, method.trainer["max_length"]) == (
+        "trl-0.7",
+        512,
+        1024,
     )
