@@ -75,8 +75,9 @@ def resolve_system_prompt(cfg: RewardModelConfig, model, template: str) -> str |
     if "system_prompt" in cfg.model_fields_set:
         if cfg.system_prompt is not None and template != CHAT:
             raise AlignError(
-                f"reward_model.system_prompt is set but the reward template is {template!r}; only the 'chat' template "
-                "has a system turn. Remove system_prompt or set reward_model.template: chat."
+                f"reward_model.system_prompt (--system-prompt) is set but the reward template is {template!r}; only "
+                "the 'chat' template has a system turn. Remove the system prompt or use the chat template "
+                "(reward_model.template: chat, --template chat)."
             )
         return cfg.system_prompt
     return getattr(model.config, SYSTEM_ATTR, None) if template == CHAT else None
