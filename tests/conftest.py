@@ -42,3 +42,37 @@ def write_recipe(tmp_path: Path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def llama_tokenizer():
+    """The tokenizer of tiny://llama, whose chat template lays turns out as Zephyr's does."""
+    from transformers import AutoTokenizer
+
+    from align.models.tiny import resolve
+
+    return AutoTokenizer.from_pretrained(resolve("tiny://llama"))
+
+
+@pytest.fixture
+def write_pairs(tmp_path: Path):
+    """Write (prompt, chosen, rejected) triples as H4 rows in tmp_path/pairs/train_prefs.jsonl; return the folder."""
+    import json
+
+    def _write(triples: list[tuple[str, str, str]]) -> Path:
+        folder = tmp_path / "pairs"
+        folder.mkdir(exist_ok=True)
+        rows = [
+            {
+                "prompt": p,
+                "chosen": [{"role": "user", "content": p}, {"role": "assistant", "content": c}],
+                "rejected": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                "score_chosen": 8.0,
+                "score_rejected": 2.0,
+            }
+            for p, c, r in triples
+        ]
+        (folder / "train_prefs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return folder
+
+    return _write

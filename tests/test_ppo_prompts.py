@@ -18,12 +18,12 @@ def raw_row(instruction: object, source: str = "flan") -> str:
     return json.dumps({"source": source, "instruction": instruction, "completions": [completion, completion]})
 
 
-def recipe(tmp_path: Path, data: dict | None, **prompts) -> Recipe:
+def recipe(tmp_path: Path, data: dict | None, system_prompt: str | None = None, **prompts) -> Recipe:
     return Recipe.model_validate(
         {
             "name": "prompts",
             "output_dir": str(tmp_path / "out"),
-            "model": {"name_or_path": "tiny://ultralm"},
+            "model": {"name_or_path": "tiny://ultralm", "system_prompt": system_prompt},
             "data": data,
             "method": {"name": "ppo", "prompts": prompts},
         }

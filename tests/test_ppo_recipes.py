@@ -47,8 +47,8 @@ def test_ppo_recipes_resolve_to_80_iterations_of_512_with_minibatch_64(name, wor
 def test_ultralm_template_renders_the_published_format(name):
     recipe = load_recipe(RECIPES / name)
     tokenizer = build_tokenizer("bytes", recipe.model.chat_template)
-    ids = encode(tokenizer, ["Hi"], recipe.method.prompts.system_prompt)[0]
-    system = recipe.method.prompts.system_prompt
+    ids = encode(tokenizer, ["Hi"], recipe.model.system_prompt)[0]
+    system = recipe.model.system_prompt
     assert tokenizer.decode(ids) == f"<s>User: {system}</s>\nUser: Hi</s>\nAssistant: "
 
 

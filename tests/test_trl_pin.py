@@ -43,6 +43,14 @@ def test_trainers_and_configs_exist():
     assert {"beta", "loss_type", "max_length", "truncation_mode", "precompute_ref_log_probs"} <= dpo
     # TRL dropped max_prompt_length: align truncates prompts itself (align.methods.dpo)
     assert "max_prompt_length" not in dpo
+    # align.methods.dpo checks and truncates TRL's token ids where DPOTrainer tokenizes
+    assert list(inspect.signature(DPOTrainer._prepare_dataset).parameters) == [
+        "self",
+        "dataset",
+        "processing_class",
+        "args",
+        "dataset_name",
+    ]
     assert {"max_length", "center_rewards_coefficient"} <= {f.name for f in dataclasses.fields(RewardConfig)}
     assert {"kl_coef", "num_ppo_epochs", "response_length", "missing_eos_penalty", "whiten_rewards"} <= {
         f.name for f in dataclasses.fields(PPOConfig)

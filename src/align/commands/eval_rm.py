@@ -53,8 +53,10 @@ def main(args: argparse.Namespace) -> int:
         pairs, skipped = binarized_pairs(path, args.split, args.limit, args.seed)
         key = Path(path.rstrip("/")).stem
         sets.append(PairSet(key, key, f"{path} ({args.split})", pairs, skipped))
-    model, tokenizer, template = load(args)
-    results = evaluate(model, tokenizer, sets, template, args.batch_size, args.append_eos, args.output)
+    model, tokenizer, template, system_prompt = load(args)
+    results = evaluate(
+        model, tokenizer, sets, template, args.batch_size, args.append_eos, args.output, system_prompt
+    )
     print(f"# {args.model}, template {template!r}")
     print(format_table(results))
     if args.output:

@@ -25,6 +25,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--append-eos", action="store_true", help="Append the EOS token to every text (UltraRM: no)."
     )
+    p.add_argument(
+        "--system-prompt",
+        help="System turn rendered before the prompt in the chat template ('' for an empty one). Default: the "
+        "one the reward model was trained with (recorded by align), else none.",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,15 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load(args: argparse.Namespace):
-    """(model, tokenizer, template) from the shared options."""
+    """(model, tokenizer, template, system prompt) from the shared options."""
     from align.config.recipe import RewardModelConfig
     from align.rm.load import inference_device, load_reward_model
-    from align.rm.templates import check_template, resolve_template
+    from align.rm.templates import check_template, resolve_system_prompt, resolve_template
 
     template = args.template and check_template(args.template)
-    cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=template)
+    system = {} if args.system_prompt is None else {"system_prompt": args.system_prompt}
+    cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=template, **system)
     model, tokenizer = load_reward_model(cfg, device=inference_device())
-    return model, tokenizer, resolve_template(cfg.template, model, tokenizer)
+    template = resolve_template(cfg.template, model, tokenizer)
+    return model, tokenizer, template, resolve_system_prompt(cfg, model, template)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -52,9 +59,10 @@ def main(args: argparse.Namespace) -> int:
     from align.rm.scoring import read_rows, score_rows
 
     rows, items = read_rows(args.input)  # a bad row fails here, before minutes of model loading
-    model, tokenizer, template = load(args)
-    write_jsonl(
-        args.output, score_rows(model, tokenizer, rows, items, template, args.batch_size, args.append_eos)
+    model, tokenizer, template, system_prompt = load(args)
+    scored = score_rows(
+        model, tokenizer, rows, items, template, args.batch_size, args.append_eos, system_prompt
     )
+    write_jsonl(args.output, scored)
     print(f"align: scored {len(rows)} rows with template {template!r} -> {args.output}")
     return 0

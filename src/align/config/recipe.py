@@ -57,6 +57,12 @@ class ModelConfig(Section):
         None, description="Fields of peft.LoraConfig; null trains all weights."
     )
     chat_template: str | None = Field(None, description="Jinja chat template overriding the tokenizer's.")
+    system_prompt: str | None = Field(
+        None,
+        description='The system turn rendered before every prompt in the chat template: null for none, "" for '
+        "an empty one (as the Zephyr and Notus runs trained), or a text. Applies to DPO and reward pairs, PPO and "
+        "best-of-N prompts and, on reward_model, to scoring in the 'chat' template.",
+    )
     trust_remote_code: bool = False
     adapter: str | None = Field(
         None,
@@ -295,8 +301,23 @@ class DPOMethod(TrainerMethod):
     max_prompt_length: int | None = Field(
         None,
         ge=1,
-        description="Prompts longer than this many tokens are cut from the left (TRL dropped this option).",
+        description="Longest prompt in tokens, cut from the left as method.truncation says (TRL dropped this option).",
     )
+    truncation: Literal["prompt-left", "trl-0.7"] = Field(
+        "prompt-left",
+        description="'prompt-left': every prompt longer than max_prompt_length loses its start before tokenization "
+        "(the whole rendered conversation is kept in shape) and TRL 1.12 cuts pairs still longer than "
+        "trainer.max_length from the end. 'trl-0.7': the rule of TRL 0.7.x that the published Zephyr and Notus runs "
+        "had: EOS appended to both responses; only when prompt + longer response exceed max_length is the prompt "
+        "cut to its last max_prompt_length tokens, then responses to max_length - max_prompt_length if still too "
+        "long (needs max_prompt_length).",
+    )
+
+    @model_validator(mode="after")
+    def _check_truncation(self) -> DPOMethod:
+        if self.truncation == "trl-0.7" and self.max_prompt_length is None:
+            raise ValueError("truncation trl-0.7 needs method.max_prompt_length (TRL 0.7 cut prompts to it)")
+        return self
 
 
 class RewardMethod(TrainerMethod):
@@ -336,7 +357,16 @@ class PromptsConfig(Section):
         description="Drop prompts longer than this many tokens once rendered with the policy's chat template.",
     )
     max_prompts: int | None = Field(None, ge=1, description="Keep a seeded random subset of this size.")
-    system_prompt: str | None = Field(None, description="A system message rendered before every instruction.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_system_prompt(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_prompt" in data:
+            raise ValueError(
+                "method.prompts.system_prompt moved to model.system_prompt (one setting for every place the policy's "
+                "prompts are rendered); move the value there"
+            )
+        return data
 
 
 class SamplingPromptsConfig(PromptsConfig):

@@ -1,20 +1,25 @@
 """DPO through trl.DPOTrainer: preference pairs -> conversational format -> trainer -> outputs.
 
 What align adds on top of TRL: the recipe's global batch kept across process counts,
-`max_prompt_length` (TRL dropped it; prompts are cut from the left, responses stay whole),
-an explicit reference model loaded like the policy (or none: LoRA disables its adapter,
+`max_prompt_length` (TRL dropped it) applied as `method.truncation` says ("prompt-left" cuts
+prompts from the left before TRL tokenizes, "trl-0.7" applies TRL 0.7's rule to TRL's token
+ids, see `trl07_truncate`), a check that every response ends its turn with the EOS token, an
+explicit reference model loaded like the policy (or none: LoRA disables its adapter,
 precomputed log-probs are cached by TRL keyed by data fingerprint + model hash), an eval
 before and after training, and the run outputs of align.runs.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
+from align.models.chat import with_system
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.runs.outputs import MetricsCallback, prepare_run
 
@@ -37,15 +42,20 @@ def to_conversational(example: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": chosen[:-1], "chosen": chosen[-1:], "rejected": rejected[-1:]}
 
 
-def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_tokens: int) -> list[dict[str, str]]:
+def truncate_prompt(
+    messages: list[dict[str, str]], tokenizer: Any, max_tokens: int, system_prompt: str | None = None
+) -> list[dict[str, str]]:
     """Cut the rendered prompt to at most `max_tokens` tokens, dropping text from the left.
 
     Earlier messages go first; the earliest message kept loses the start of its content. The
-    last message (the turn being answered) always stays, its ending intact.
+    last message (the turn being answered) always stays, its ending intact, and so does the
+    system turn (counted, never cut).
     """
 
     def length(msgs: list[dict[str, str]]) -> int:
-        ids = tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True)
+        ids = tokenizer.apply_chat_template(
+            with_system(msgs, system_prompt), tokenize=True, add_generation_prompt=True
+        )
         return len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
 
     msgs = [dict(m) for m in messages]
@@ -60,28 +70,154 @@ def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_tokens: 
     return msgs
 
 
-def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -> Any:
-    """Keep only what DPOTrainer reads, in conversational form, prompts truncated."""
+def prepare_pairs(
+    dataset: Any, tokenizer: Any, max_prompt_length: int | None, system_prompt: str | None = None
+) -> Any:
+    """Keep only what DPOTrainer reads, in conversational form, prompts truncated, behind the system turn."""
 
     def convert(example: dict[str, Any]) -> dict[str, Any]:
         row = to_conversational(example)
         if max_prompt_length:
-            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length)
+            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length, system_prompt)
+        row["prompt"] = with_system(row["prompt"], system_prompt)
         return row
 
     return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
 
 
+def turn_end_ids(tokenizer: Any) -> list[int]:
+    """The ids the chat template closes an assistant turn with (`</s>\n` for Zephyr); they must hold the EOS.
+
+    A model trained on turns that do not end in its EOS token never learns to stop.
+    """
+    mark = "\x00"
+    probe = [{"role": "user", "content": "?"}, {"role": "assistant", "content": mark}]
+    text = tokenizer.apply_chat_template(probe, tokenize=False)
+    ids = tokenizer(text[text.rindex(mark) + len(mark) :], add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id not in ids:
+        raise AlignError(
+            f"The chat template ends an assistant turn with {tokenizer.convert_ids_to_tokens(ids)}, which does not "
+            f"hold the EOS token {tokenizer.eos_token!r}, so DPO would never teach the model to stop. Set "
+            "model.chat_template to a template that closes assistant turns with the EOS token."
+        )
+    return ids
+
+
+def trl07_truncate(
+    prompt: list[int],
+    chosen: list[int],
+    rejected: list[int],
+    eos: int,
+    max_length: int,
+    max_prompt_length: int,
+) -> tuple[list[int], list[int], list[int]]:
+    """TRL 0.7's rule, which the published Zephyr and Notus runs trained with.
+
+    huggingface/trl/trl/trainer/utils.py@v0.7.4 (DPODataCollatorWithPadding.tokenize_batch_element, with
+    DPOTrainer's default truncation_mode "keep_end", trl/trainer/dpo_trainer.py@v0.7.4): EOS is appended to both
+    responses; when prompt + the longer response exceed max_length, the prompt keeps its last max_prompt_length
+    tokens; if that is still too long, both responses keep their first max_length - max_prompt_length tokens (an
+    EOS cut off there stays off, as in TRL 0.7).
+
+    Not reproduced, since TRL 1.12 tokenizes and builds the attention mask itself: TRL 0.7.4 also set the
+    attention mask to 0 at every EOS inside the texts (the `</s>` closing each template turn) and tokenized each
+    response on its own (SentencePiece tokenizers then start it with a word-start piece); TRL 0.7.7, which the
+    handbook's January 2024 revision pinned, prepended BOS to the prompt (dpo_trainer.py@v0.7.7 tokenize_row).
+    """
+    chosen, rejected = [*chosen, eos], [*rejected, eos]
+    longer = max(len(chosen), len(rejected))
+    if len(prompt) + longer > max_length:
+        prompt = prompt[-max_prompt_length:]
+    if len(prompt) + longer > max_length:
+        keep = max_length - max_prompt_length
+        chosen, rejected = chosen[:keep], rejected[:keep]
+    return prompt, chosen, rejected
+
+
+@dataclass(frozen=True)
+class PairRules:
+    """What align does to TRL's tokenized pairs: check each response's turn end, apply `method.truncation`."""
+
+    turn_end: list[int]
+    truncation: str = "prompt-left"
+    eos: int | None = None
+    max_length: int | None = None
+    max_prompt_length: int | None = None
+
+    def apply(self, dataset: Any, name: str) -> Any:
+        n = len(self.turn_end)
+
+        def finish(row: dict[str, Any], index: int) -> dict[str, Any]:
+            for side in ("chosen", "rejected"):
+                if row[f"{side}_ids"][-n:] != self.turn_end:
+                    raise AlignError(
+                        f"DPO {name} pair {index}: the tokenized {side} response does not end with the chat "
+                        f"template's end of turn {self.turn_end} (it holds the EOS token), so the model would not "
+                        "learn to stop there. Check the response text and model.chat_template."
+                    )
+            if self.truncation != "trl-0.7":
+                return {}
+            prompt, chosen, rejected = trl07_truncate(
+                row["prompt_ids"],
+                row["chosen_ids"],
+                row["rejected_ids"],
+                self.eos,
+                self.max_length,
+                self.max_prompt_length,
+            )
+            return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected}
+
+        return dataset.map(
+            finish, with_indices=True, desc=f"Checking end of turn ({self.truncation}) in {name}"
+        )
+
+
+def pair_rules(recipe: Recipe, tokenizer: Any, max_length: int | None) -> PairRules:
+    """The PairRules of a recipe; `max_length` is the resolved DPOConfig.max_length."""
+    method = recipe.method
+    if method.truncation == "prompt-left":
+        return PairRules(turn_end_ids(tokenizer))
+    if max_length is None or max_length <= method.max_prompt_length:
+        raise AlignError(
+            f"Recipe {recipe.name!r}: method.truncation trl-0.7 needs method.trainer.max_length (got {max_length}) "
+            f"larger than method.max_prompt_length ({method.max_prompt_length}); TRL 0.7 cut responses to their "
+            "difference. Set both (the published runs used 1024 and 512)."
+        )
+    return PairRules(
+        turn_end_ids(tokenizer),
+        method.truncation,
+        tokenizer.eos_token_id,
+        max_length,
+        method.max_prompt_length,
+    )
+
+
 def trainer_class() -> type:
-    """DPOTrainer, plus length bucketing when `train_sampling_strategy: group_by_length`.
+    """DPOTrainer, plus length bucketing when `train_sampling_strategy: group_by_length`, plus PairRules.
 
     transformers groups by a `length` column, but DPOTrainer keeps only its token-id columns
-    when it builds the sampler; this is the one place align reaches into that (guarded by
-    tests/test_dpo.py::test_group_by_length_cuts_padding).
+    when it builds the sampler; this is one place align reaches into that (guarded by
+    tests/test_dpo.py::test_group_by_length_cuts_padding). The other is `_prepare_dataset`, where
+    TRL tokenizes: `pair_rules` (a PairRules) runs on its output, before reference log-probs are precomputed.
     """
     from trl import DPOTrainer
 
     class LengthAwareDPOTrainer(DPOTrainer):
+        def __init__(self, *args: Any, pair_rules: PairRules | None = None, **kwargs: Any):
+            self.pair_rules = pair_rules  # DPOTrainer.__init__ tokenizes, so this is set first
+            super().__init__(*args, **kwargs)
+
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            if self.pair_rules is None:
+                return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            if self.pair_rules.truncation == "trl-0.7":
+                # TRL drops pairs whose prompt alone fills max_length; TRL 0.7 cut those prompts instead
+                # (every pair then fits max_length, so TRL's own truncation has nothing left to cut).
+                args = copy.copy(args)
+                args.max_length = None
+            dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            return self.pair_rules.apply(dataset, dataset_name)
+
         def _set_signature_columns_if_needed(self) -> None:
             super()._set_signature_columns_if_needed()
             if self.args.train_sampling_strategy == "group_by_length":
@@ -116,9 +252,10 @@ def build_trainer(recipe: Recipe) -> Any:
             "recipe (a Jinja template) so prompts and responses are rendered the way the model was trained."
         )
     splits = load_preferences(recipe.data, seed=recipe.seed)
-    max_prompt = recipe.method.max_prompt_length
-    train = prepare_pairs(splits["train"], tokenizer, max_prompt)
-    test = prepare_pairs(splits["test"], tokenizer, max_prompt) if "test" in splits else None
+    method, system = recipe.method, recipe.model.system_prompt
+    max_prompt = method.max_prompt_length if method.truncation == "prompt-left" else None
+    train = prepare_pairs(splits["train"], tokenizer, max_prompt, system)
+    test = prepare_pairs(splits["test"], tokenizer, max_prompt, system) if "test" in splits else None
 
     peft_config = lora_config(recipe.model)
     args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
@@ -133,6 +270,7 @@ def build_trainer(recipe: Recipe) -> Any:
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
+        pair_rules=pair_rules(recipe, tokenizer, args.max_length),
     )
     if args.train_sampling_strategy == "group_by_length":
         add_pair_length(trainer)

@@ -3,8 +3,8 @@
 Instructions come from raw UltraFeedback (read by the data layer, so malformed rows are
 skipped the same way binarization skips them), a binarized set's `prompt` column, or any
 file of `instruction` rows (AlpacaEval). They are deduplicated, TruthfulQA-decontaminated
-with the data layer's filter, rendered with the policy's chat template plus its generation
-prompt, and dropped when longer than `max_length` tokens.
+with the data layer's filter, rendered with the policy's system turn (model.system_prompt), chat template and
+generation prompt, and dropped when longer than `max_length` tokens.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from align.data.filters import contamination, load_questions
 from align.data.samples import resolve
 from align.data.schema import text
 from align.errors import AlignError
+from align.models.chat import with_system
 
 INSTRUCTION_FIELDS = ("instruction", "prompt")
 
@@ -95,9 +96,8 @@ def _from_file(path: str) -> list[tuple[str, str]]:
 
 
 def encode(tokenizer, prompts: list[str], system_prompt: str | None = None) -> list[list[int]]:
-    """Token ids of each prompt as the policy sees it: its chat template plus the generation prompt."""
-    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    conversations = [[*system, {"role": "user", "content": p}] for p in prompts]
+    """Token ids of each prompt as the policy sees it: its system turn, chat template and generation prompt."""
+    conversations = [with_system([{"role": "user", "content": p}], system_prompt) for p in prompts]
     if not conversations:
         return []
     texts = tokenizer.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
@@ -127,7 +127,7 @@ def load_prompts(recipe: Recipe, settings: PromptsConfig, tokenizer) -> PromptSe
             seen.add(instruction)
             kept.append(instruction)
     random.Random(recipe.seed).shuffle(kept)
-    ids = encode(tokenizer, kept, settings.system_prompt)
+    ids = encode(tokenizer, kept, recipe.model.system_prompt)
     if settings.max_length:
         too_long = {i for i, row in enumerate(ids) if len(row) > settings.max_length}
         dropped["too_long"] += len(too_long)

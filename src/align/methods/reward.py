@@ -2,7 +2,8 @@
 
 What align adds on top of TRL: each (prompt, response) is rendered and tokenized exactly as
 `align score` will later score it (align.rm.templates; so TRL neither appends an EOS nor picks
-another layout) and the template is recorded in the saved config; the optional score-gap
+another layout), behind model.system_prompt in the chat template, and the template and system
+turn are recorded in the saved config; the optional score-gap
 margin of the loss (-log sigmoid(r_chosen - r_rejected - margin)); the recipe's global batch;
 eval accuracy on the test split before and after training; the run outputs of align.runs.
 """
@@ -19,7 +20,7 @@ from align.models.loading import load_tokenizer, lora_config
 from align.rm.eval_sets import binarized_pair
 from align.rm.load import load_reward_base
 from align.rm.scoring import RowError
-from align.rm.templates import CHAT, TEMPLATE_ATTR, render
+from align.rm.templates import CHAT, SYSTEM_ATTR, TEMPLATE_ATTR, render
 from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
@@ -35,6 +36,17 @@ def training_template(recipe: Recipe, tokenizer: Any) -> str:
     return recipe.method.template or (CHAT if tokenizer.chat_template else "ultrarm")
 
 
+def training_system_prompt(recipe: Recipe, template: str) -> str | None:
+    """model.system_prompt, which only the chat template can render."""
+    system_prompt = recipe.model.system_prompt
+    if system_prompt is not None and template != CHAT:
+        raise AlignError(
+            f"Recipe {recipe.name!r} sets model.system_prompt but trains in reward template {template!r}; only the "
+            "'chat' template has a system turn. Remove model.system_prompt or set method.template: chat."
+        )
+    return system_prompt
+
+
 def pair_margin(row: dict[str, Any]) -> float:
     """The pair's score gap: the binarizer's `margin`, else score_chosen - score_rejected."""
     if row.get("margin") is not None:
@@ -47,7 +59,9 @@ def pair_margin(row: dict[str, Any]) -> float:
     )
 
 
-def prepare_pairs(dataset: Any, tokenizer: Any, template: str, margin: bool, name: str) -> Any:
+def prepare_pairs(
+    dataset: Any, tokenizer: Any, template: str, margin: bool, name: str, system_prompt: str | None = None
+) -> Any:
     """Keep only what RewardTrainer reads: chosen_ids, rejected_ids and, with `margin`, the score gap."""
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +72,9 @@ def prepare_pairs(dataset: Any, tokenizer: Any, template: str, margin: bool, nam
                 f"Preference data {name}: {exc}. Reward training needs prompt/chosen/rejected."
             ) from None
         out: dict[str, Any] = {
-            f"{side}_ids": tokenizer(render(template, pair.prompt, response, tokenizer))["input_ids"]
+            f"{side}_ids": tokenizer(
+                render(template, pair.prompt, response, tokenizer, system_prompt=system_prompt)
+            )["input_ids"]
             for side, response in (("chosen", pair.chosen), ("rejected", pair.rejected))
         }
         if margin:
@@ -82,15 +98,19 @@ def build_trainer(recipe: Recipe) -> Any:
     set_seed(recipe.seed)  # before loading: the new reward head is randomly initialised
     tokenizer = load_tokenizer(recipe.model)
     template = training_template(recipe, tokenizer)
+    system_prompt = training_system_prompt(recipe, template)
     splits = load_preferences(recipe.data, seed=recipe.seed)
     prepared = {
-        split: prepare_pairs(ds, tokenizer, template, recipe.method.margin, f"{recipe.data.path} ({split})")
+        split: prepare_pairs(
+            ds, tokenizer, template, recipe.method.margin, f"{recipe.data.path} ({split})", system_prompt
+        )
         for split, ds in splits.items()
     }
     test = prepared.get("test")
     args = build_trainer_args(recipe, RewardConfig, has_eval=test is not None)
     model = load_reward_base(recipe.model)
     setattr(model.config, TEMPLATE_ATTR, template)  # `align score` and eval-rm default to it
+    setattr(model.config, SYSTEM_ATTR, system_prompt)  # and to this system turn
     return RewardTrainer(
         model=model,
         args=args,

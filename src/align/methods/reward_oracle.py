@@ -27,7 +27,7 @@ from align.config.recipe import Recipe, RewardModelConfig
 from align.errors import AlignError
 from align.rm.load import load_reward_model
 from align.rm.scoring import score_texts
-from align.rm.templates import render, resolve_template
+from align.rm.templates import render, resolve_system_prompt, resolve_template
 
 MASKED = -1  # stands for a pad position in the rows the index reads
 
@@ -83,6 +83,7 @@ class CrossTemplateReward(nn.Module):
         batch_size: int = 16,
         append_eos: bool = False,
         clip: float | None = None,
+        system_prompt: str | None = None,
     ):
         super().__init__()
         self.reward_model = reward_model
@@ -94,6 +95,7 @@ class CrossTemplateReward(nn.Module):
         self.batch_size = batch_size
         self.append_eos = append_eos
         self.clip = clip
+        self.system_prompt = system_prompt
         self._record: list[dict[str, Any]] | None = None
 
     def texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[str], list[str]]:
@@ -114,7 +116,7 @@ class CrossTemplateReward(nn.Module):
     ) -> list[float]:
         """Oracle rewards of (prompt, response) pairs, clipped when the recipe asks."""
         rendered = [
-            render(self.template, p, r, self.reward_tokenizer, self.append_eos)
+            render(self.template, p, r, self.reward_tokenizer, self.append_eos, self.system_prompt)
             for p, r in zip(prompts, responses, strict=True)
         ]
         values = score_texts(
@@ -168,9 +170,11 @@ def load_oracle(
     clip: float | None = None,
     device: str | None = None,
 ) -> CrossTemplateReward:
-    """The recipe's reward_model section as an oracle over the policy's ids (template resolved as `align score` does)."""
+    """The recipe's reward_model section as an oracle over the policy's ids (template and system turn
+    resolved as `align score` does)."""
     model, tokenizer = load_reward_model(cfg, device=device)
     template = resolve_template(cfg.template, model, tokenizer)
+    system_prompt = resolve_system_prompt(cfg, model, template)
     return CrossTemplateReward(
-        model, tokenizer, template, policy_tokenizer, index, batch_size, cfg.append_eos, clip
+        model, tokenizer, template, policy_tokenizer, index, batch_size, cfg.append_eos, clip, system_prompt
     )

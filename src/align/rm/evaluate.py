@@ -25,11 +25,17 @@ class PairSet:
 
 
 def pair_rewards(
-    model, tokenizer, pairs: list[Pair], template: str, batch_size: int, append_eos: bool = False
+    model,
+    tokenizer,
+    pairs: list[Pair],
+    template: str,
+    batch_size: int,
+    append_eos: bool = False,
+    system_prompt: str | None = None,
 ):
     """(reward of chosen, reward of rejected) for each pair, both sides scored in one batched pass."""
     texts = [
-        render(template, pair.prompt, response, tokenizer, append_eos)
+        render(template, pair.prompt, response, tokenizer, append_eos, system_prompt)
         for pair in pairs
         for response in (pair.chosen, pair.rejected)
     ]
@@ -45,6 +51,7 @@ def evaluate(
     batch_size: int = 8,
     append_eos: bool = False,
     output: Path | None = None,
+    system_prompt: str | None = None,
 ) -> dict[str, Any]:
     """Accuracy (% of pairs whose chosen response scores strictly higher) per set and on average.
 
@@ -52,7 +59,7 @@ def evaluate(
     """
     results: dict[str, Any] = {"template": template, "sets": {}}
     for s in sets:
-        rewards = pair_rewards(model, tokenizer, s.pairs, template, batch_size, append_eos)
+        rewards = pair_rewards(model, tokenizer, s.pairs, template, batch_size, append_eos, system_prompt)
         wins = sum(chosen > rejected for chosen, rejected in rewards)
         results["sets"][s.key] = {
             "title": s.title,

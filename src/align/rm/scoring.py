@@ -134,9 +134,13 @@ def score_rows(
     template: str,
     batch_size: int = 8,
     append_eos: bool = False,
+    system_prompt: str | None = None,
 ) -> list[dict]:
     """Add `reward` or `reward_chosen`/`reward_rejected` to the rows `read_rows` returned."""
-    texts = [render(template, prompt, response, tokenizer, append_eos) for _, _, prompt, response in items]
+    texts = [
+        render(template, prompt, response, tokenizer, append_eos, system_prompt)
+        for _, _, prompt, response in items
+    ]
     for (index, field, _, _), reward in zip(
         items, score_texts(model, tokenizer, texts, batch_size), strict=True
     ):
