@@ -21,6 +21,7 @@ from align.data.binarize import CODE_VERSION, TEST, TRAIN, binarize
 from align.data.loader import file_digest, input_identity
 from align.data.samples import resolve
 from align.errors import AlignError
+from align.paths import load_files
 
 if TYPE_CHECKING:
     import datasets
@@ -52,23 +53,29 @@ def binarized_dir(data: DataConfig) -> Path:
     )
 
 
-def _load_dir(directory: Path, train_split: str, test_split: str | None) -> datasets.DatasetDict:
-    import datasets
-
-    files = {"train": directory / f"{train_split}.jsonl"}
-    if not files["train"].is_file():
+def train_file(directory: Path, train_split: str) -> Path:
+    """`directory/{train_split}.jsonl`, or an error listing what the directory holds instead."""
+    path = directory / f"{train_split}.jsonl"
+    if not path.is_file():
         found = ", ".join(sorted(p.name for p in directory.glob("*.jsonl"))) or "no .jsonl files"
         raise AlignError(
             f"Binarized data directory {directory} has no {train_split}.jsonl (found: {found}). Set "
             "data.train_split to the name of the training file without .jsonl, or run `align binarize` into it."
         )
+    return path
+
+
+def _load_dir(directory: Path, train_split: str, test_split: str | None) -> datasets.DatasetDict:
+    files = {"train": train_file(directory, train_split)}
     if test_split:
         test = directory / f"{test_split}.jsonl"
         if test.is_file():
             files["test"] = test
         else:
             log.warning("%s has no %s.jsonl: no evaluation split.", directory, test_split)
-    return datasets.load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+    return load_files(
+        "json", {k: str(v) for k, v in files.items()}, "Binarized data", "JSON lines of preference pairs"
+    )
 
 
 def _load_hub(data: DataConfig) -> datasets.DatasetDict:
@@ -96,17 +103,14 @@ def load_preferences(data: DataConfig, seed: int) -> datasets.DatasetDict:
     if data.format == "raw":
         splits = _load_dir(binarized_dir(data), TRAIN, TEST if data.binarize.test_size else None)
     else:
-        local = Path(resolve(data.path))
-        if local.is_dir():
-            splits = _load_dir(local, data.train_split, data.test_split)
-        elif local.exists():
-            raise AlignError(
-                f"data.path {data.path} is a file, but format: binarized expects a directory holding "
-                f"{data.train_split}.jsonl (and {data.test_split}.jsonl), or a hub id. Use format: raw for a raw "
-                "UltraFeedback file."
-            )
-        else:
-            splits = _load_hub(data)
+        from align.inputs import data_source
+
+        source = data_source(data)
+        splits = (
+            _load_dir(source, data.train_split, data.test_split)
+            if isinstance(source, Path)
+            else _load_hub(data)
+        )
     splits["train"] = _subsample(splits["train"], data.max_train_samples, seed)
     if "test" in splits:
         splits["test"] = _subsample(splits["test"], data.max_eval_samples, seed)
