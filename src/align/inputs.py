@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from align.config.recipe import DataConfig, Recipe
+from align.config.recipe import DataConfig, Recipe, RewardModelConfig
 from align.data.filters import TRUTHFULQA_HUB, TRUTHFULQA_SOURCE
 from align.errors import AlignError
 from align.paths import HubUnavailable, data_file, hub_repo, model_path
@@ -27,11 +27,14 @@ def producer_hint(value: str, recipe_path: str | Path | None) -> str | None:
     """'run recipes/x.yaml first' when `value` is the output_dir of a recipe next to (or beside the folder of) this one."""
     from align.config.loader import read_recipe_dict
 
-    if recipe_path is None:
+    if recipe_path is None or "://" in value or Path(value).expanduser().exists():
         return None
     target = Path(value).expanduser().resolve()
     here = Path(recipe_path).resolve().parent
-    for path in sorted({*here.glob("*.yaml"), *here.parent.glob("*/*.yaml")})[:500]:
+    candidates = set(here.glob("*.yaml"))
+    if here.parent != here.parent.parent and here.parent != Path.home():  # not from / or ~ downwards
+        candidates |= set(here.parent.glob("*/*.yaml"))
+    for path in sorted(candidates)[:500]:
         try:
             out = read_recipe_dict(path).get("output_dir")
         except AlignError:
@@ -77,6 +80,16 @@ def data_source(data: DataConfig, argument: str = "data.path") -> Path | str:
     return source
 
 
+def require_reward_model(recipe: Recipe, needs: str) -> RewardModelConfig:
+    """The recipe's reward_model section, or a one-paragraph error saying what `needs` it for."""
+    if recipe.reward_model is None:
+        raise AlignError(
+            f"Recipe {recipe.name!r} has no `reward_model` section; {needs} "
+            "(e.g. reward_model: {name_or_path: openbmb/UltraRM-13b, template: ultrarm})."
+        )
+    return recipe.reward_model
+
+
 def check_inputs(
     recipe: Recipe, recipe_path: str | Path | None = None, *, strict_hub: bool = True
 ) -> list[str]:
@@ -84,8 +97,6 @@ def check_inputs(
 
     With `strict_hub` False, hub ids that cannot be reached here are returned as notes instead.
     """
-    from align.methods.reward_oracle import require_reward_model
-
     notes: list[str] = []
 
     def resolve(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
