@@ -339,3 +339,25 @@ def test_scores_off_their_scale_are_dropped_and_counted(tmp_path, capsys):
     pairs = [json.loads(line) for line in (tmp_path / "mean" / "train_prefs.jsonl").open()]
     rated = next(p for p in pairs if p["prompt"] == "Rate.")
     assert (rated["chosen"][1]["content"], rated["score_chosen"]) == ("ok", 4.0)
+
+
+def test_library_errors_on_input_are_one_paragraph_and_bugs_are_not():
+    """cli.INPUT_ERRORS: what a bad file or the network raises is a user error; anything else stays a traceback."""
+    import pyarrow
+    import yaml
+
+    from align.cli import input_error
+
+    user = [
+        FileNotFoundError(2, "No such file or directory", "data/x.jsonl"),
+        IsADirectoryError(21, "Is a directory", "data/"),
+        UnicodeDecodeError("utf-8", b"caf\xe9", 3, 4, "invalid continuation byte"),
+        yaml.YAMLError("bad yaml"),
+        pyarrow.ArrowInvalid("JSON parse error: Missing a name for object member"),
+    ]
+    for exc in user:
+        message = input_error(exc)
+        assert message and "\n" not in message and type(exc).__name__ in message
+    assert "data/x.jsonl" in input_error(user[0])
+    for bug in (KeyError("x"), TypeError("unsupported operand"), ValueError("bug"), AttributeError("nope")):
+        assert input_error(bug) is None
