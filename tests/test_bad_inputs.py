@@ -110,6 +110,8 @@ CASES = [
     # --- class 4: encodings and broken files ------------------------------------------------------
     Case("check-recipe-latin1", 4, "check {latin1_recipe}", ("latin1.yaml", "not UTF-8", "line 2")),
     Case("check-recipe-is-a-dir", 4, "check {plain_dir}", ("plain", "directory")),
+    Case("run-data-latin1", 4, "run {dpo} output_dir={out}/run data.path={latin1_jsonl}", ("latin1.jsonl", "not UTF-8", "line 3")),
+    Case("convert-rm-config-not-json", 4, "convert-rm {bad_model} {out}/rm", ("bad_model", "config.json", "not a valid JSON")),
     Case("check-data-latin1", 4, "check {dpo} data.path={latin1_jsonl}", ("latin1.jsonl", "not UTF-8", "line 3", "byte offset")),
     Case("binarize-latin1", 4, "binarize --input {latin1_jsonl} --strategy best-vs-random --output {out}", ("latin1.jsonl", "0xe9", "line 3")),
     Case("binarize-empty-jsonl", 4, "binarize --input {empty_jsonl} --strategy best-vs-random --output {out}", ("empty.jsonl", "is empty")),
@@ -164,6 +166,8 @@ def build_workspace(root: Path) -> dict[str, str]:
     (files / "prompts.json").write_bytes(b'[{"instruction": "na\xefve"}]')
     (files / "questions.txt").write_bytes(b"What is a caf\xe9?\n")
     (files / "latin1.yaml").write_bytes(b"name: x\ndescription: caf\xe9\n")
+    (files / "bad_model").mkdir()
+    (files / "bad_model" / "config.json").write_text("{not json")
     smoke = root / "recipes" / "smoke"
     return {
         "dpo": str(smoke / "dpo-full.yaml"),
@@ -184,6 +188,7 @@ def build_workspace(root: Path) -> dict[str, str]:
         "latin1_prompts": str(files / "prompts.json"),
         "latin1_questions": str(files / "questions.txt"),
         "latin1_recipe": str(files / "latin1.yaml"),
+        "bad_model": str(files / "bad_model"),
         "out": str(root / "out"),
     }
 
@@ -252,7 +257,16 @@ def test_every_class_and_command_is_covered():
     }
     assert by_class[2] >= {"run", "check", "score", "eval-rm", "best-of-n", "binarize", "bench"}
     assert by_class[3] >= {"run", "check"}
-    assert by_class[4] >= {"check", "binarize", "data-report", "score", "eval-rm", "best-of-n"}
+    assert by_class[4] >= {
+        "run",
+        "check",
+        "binarize",
+        "data-report",
+        "score",
+        "eval-rm",
+        "best-of-n",
+        "convert-rm",
+    }
 
 
 def test_check_notes_an_unreachable_hub_id_that_run_refuses(workspace, monkeypatch, capsys):

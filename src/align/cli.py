@@ -62,7 +62,7 @@ def input_error(exc: BaseException) -> str | None:
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type) and isinstance(exc, cls):
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            text = " ".join(str(exc).split()) or type(exc).__name__
+            text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
             return (
                 f"could not read an input{where}: {type(exc).__name__}: {text}. Check the file or hub id named "
                 "(and the network for a hub id); set ALIGN_TRACEBACK=1 to see where it happened."
