@@ -61,7 +61,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path, capsys):
     lines[3:3] = ["{not json", "[1, 2]", "", '{"source": "flan", "instruction": 5, "completions": []}']
     lines.append('{"source": "flan", "instruction": "x", "completions": [{"response": "\\ud800"}, "c"]}')
     path = tmp_path / "raw.jsonl"
-    path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"source": "\xff"}\n')
+    path.write_text("\n".join(lines) + "\n")  # a byte that is not UTF-8 refuses the file (test_bad_inputs.py)
     argv = [
         "binarize",
         "--input",
@@ -73,10 +73,10 @@ def test_bad_rows_are_counted_not_fatal(tmp_path, capsys):
     ]
     assert main([*argv, "--test-size", "0"]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["rows_read"] == len(good) + 5  # the blank line is not a row
+    assert report["rows_read"] == len(good) + 4  # the blank line is not a row
     assert report["dropped_rows"]["invalid_json"] == 1
     assert report["dropped_rows"]["not_an_object"] == 1
-    assert report["dropped_rows"]["malformed_row"] >= 2
+    assert report["dropped_rows"]["malformed_row"] >= 1
     assert report["completions"]["unrankable"]["malformed"] >= 2
     assert not (tmp_path / "out" / "test_prefs.jsonl").exists()
 

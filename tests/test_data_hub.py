@@ -7,6 +7,7 @@ import json
 import datasets
 import pytest
 
+from align import paths
 from align.config.recipe import BinarizeConfig, DataConfig
 from align.data.binarize import binarize
 from align.data.loader import HUB_ID, REVISION
@@ -43,6 +44,11 @@ def hub(monkeypatch):
         return value(*args, **kwargs) if callable(value) else value
 
     monkeypatch.setattr(datasets, "load_dataset", fake)
+    # align.paths checks that a hub id is reachable or cached before loading: the served ids count as cached
+    in_cache = paths._in_hub_cache
+    monkeypatch.setattr(
+        paths, "_in_hub_cache", lambda repo_id, *a: repo_id in served or in_cache(repo_id, *a)
+    )
     return calls, served
 
 

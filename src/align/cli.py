@@ -1,6 +1,9 @@
 """The `align` command line. Each subcommand lives in `align/commands/<name>.py`.
 
 A user error (AlignError) prints one paragraph and exits 2; a bug still shows its traceback.
+Between the two sit the exceptions libraries raise on bad files or an unreachable hub
+(`INPUT_ERRORS`): they also print one paragraph and exit 2, since no align code is at fault;
+any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -40,6 +43,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# (module, class) of the exceptions that mean "an input file or the network is bad", looked up only
+# in modules already imported (an exception cannot come from a module that was never loaded).
+INPUT_ERRORS = [
+    ("builtins", "OSError"),  # a user path: missing, a directory, unreadable; or the hub unreachable
+    ("builtins", "UnicodeDecodeError"),  # a user file that is not UTF-8
+    ("yaml", "YAMLError"),  # a YAML file that does not parse
+    ("pyarrow", "ArrowException"),  # a JSON/Parquet file arrow cannot parse
+    ("datasets.exceptions", "DatasetsError"),  # datasets failing to build a set from a user's files
+    ("huggingface_hub.errors", "HFValidationError"),  # a value that is neither a local path nor a hub id
+    ("huggingface_hub.errors", "HfHubHTTPError"),  # the hub refused a request
+]
+
+
+def input_error(exc: BaseException) -> str | None:
+    """One paragraph for an exception in INPUT_ERRORS, None for anything else (a bug)."""
+    for module, name in INPUT_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+            return (
+                f"could not read an input{where}: {type(exc).__name__}: {text}. Check the file or hub id named "
+                "(and the network for a hub id); set ALIGN_TRACEBACK=1 to see where it happened."
+            )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # bitsandbytes (imported by peft) warns on every CPU start that an optional hub kernel is missing;
@@ -60,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("align: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = None if os.environ.get("ALIGN_TRACEBACK") else input_error(exc)
+        if message is None:
+            raise
+        print(f"align: error: {message}", file=sys.stderr)
+        return AlignError.exit_code
 
 
 if __name__ == "__main__":

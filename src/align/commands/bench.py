@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 
 from align.bench.shapes import SHAPES
+from align.commands.argtypes import positive_int
 from align.errors import AlignError
 
 
@@ -19,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=["dpo", "reward", "ppo"], default="dpo")
     p.add_argument("--shape", choices=list(SHAPES), default="tiny")
     p.add_argument(
-        "--steps", type=int, default=5, help="Timed optimizer steps (one warm-up step runs first)."
+        "--steps", type=positive_int, default=5, help="Timed optimizer steps (one warm-up step runs first)."
     )
-    p.add_argument("--batch-size", type=int, default=4, help="Pairs per step.")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="Pairs per step.")
     p.add_argument("--seq-len", type=int, default=256, help="Mean tokens of prompt + response.")
     p.add_argument(
         "--len-spread", type=float, default=0.5, help="Lengths vary uniformly by +- this fraction."

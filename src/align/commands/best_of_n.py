@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from align.commands.argtypes import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,9 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     p.add_argument("--model", required=True, help="Policy: hub id, local directory or tiny://ultralm.")
-    p.add_argument(
-        "--chat-template", type=Path, help="File with a Jinja chat template for the policy (UltraLM's)."
-    )
+    p.add_argument("--chat-template", help="File with a Jinja chat template for the policy (UltraLM's).")
     p.add_argument(
         "--reward-model", required=True, help="Reward model: hub id, local directory or tiny://llama-rm."
     )
@@ -35,12 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     source.add_argument("--data", help="Raw UltraFeedback: hub id, local file or sample://ultrafeedback.")
     p.add_argument(
-        "--n", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="Values of N (default 1 2 4 8 16)."
+        "--n",
+        type=positive_int,
+        nargs="+",
+        default=[1, 2, 4, 8, 16],
+        help="Values of N (default 1 2 4 8 16).",
     )
-    p.add_argument("--max-prompts", type=int, help="Use a seeded random subset of this many prompts.")
+    p.add_argument(
+        "--max-prompts", type=positive_int, help="Use a seeded random subset of this many prompts."
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--engine", choices=["auto", "hf", "vllm"], default="auto")
     p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
     p.add_argument("--seed", type=int, default=42)
@@ -50,9 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def recipe_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe the flags describe."""
+    from align.paths import read_text
+
     model: dict[str, Any] = {"name_or_path": args.model, "dtype": args.dtype}
     if args.chat_template:
-        model["chat_template"] = args.chat_template.read_text()
+        model["chat_template"] = read_text(args.chat_template, "--chat-template")
     prompts: dict[str, Any] = {"max_prompts": args.max_prompts}
     if args.prompts:
         prompts["path"] = args.prompts
@@ -80,6 +88,7 @@ def main(args: argparse.Namespace) -> int:
 
     from align.config.recipe import Recipe
     from align.errors import AlignError
+    from align.inputs import check_inputs
     from align.methods import best_of_n
 
     try:
@@ -89,5 +98,6 @@ def main(args: argparse.Namespace) -> int:
         raise AlignError(
             f"The best-of-n options are invalid ({problems}). Fix the matching --flag."
         ) from None
+    check_inputs(recipe)
     best_of_n.run(recipe)
     return 0

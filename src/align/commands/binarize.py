@@ -13,6 +13,7 @@ import time
 
 from pydantic import ValidationError
 
+from align.commands.argtypes import non_negative_int, positive_int
 from align.data.schema import SCORES
 from align.data.strategies import STRATEGIES
 from align.errors import AlignError
@@ -29,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=SCORES,
         help="Rank by overall_score, the mean rating or one aspect (strategy default).",
     )
-    p.add_argument("--test-size", type=int, default=2000, help="Prompts held out as test_prefs; 0: none.")
+    p.add_argument(
+        "--test-size", type=non_negative_int, default=2000, help="Prompts held out as test_prefs; 0: none."
+    )
     p.add_argument("--decontaminate", help="TruthfulQA questions to remove: 'truthful_qa' (hub) or a file.")
     p.add_argument(
         "--drop-overall-score-bug",
@@ -38,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--min-margin", type=float, default=0.0, help="Drop pairs with a smaller score gap.")
     p.add_argument("--order-by-margin", action="store_true", help="Order train pairs easy to hard.")
-    p.add_argument("--num-proc", type=int, default=1, help="Worker processes (output is identical).")
+    p.add_argument("--num-proc", type=positive_int, default=1, help="Worker processes (output is identical).")
     p.add_argument("--revision", help="Hub revision of the input (a commit, for reproducibility).")
     p.set_defaults(func=main)
 
@@ -66,9 +69,8 @@ def summary(report: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     from align.config.recipe import BinarizeConfig
     from align.data.binarize import binarize
+    from align.data.loader import local_path
 
-    if args.num_proc < 1:
-        raise AlignError(f"--num-proc must be at least 1, not {args.num_proc}.")
     try:
         cfg = BinarizeConfig(
             strategy=args.strategy,
@@ -85,6 +87,7 @@ def main(args: argparse.Namespace) -> int:
             f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
         )
         raise AlignError(f"Invalid binarize options: {problems}.") from None
+    local_path(args.input, "--input")
     start = time.perf_counter()
     report = binarize(args.input, cfg, args.output, num_proc=args.num_proc, revision=args.revision)
     print(summary(report))

@@ -6,8 +6,10 @@ import argparse
 
 import yaml
 
+from align.commands.argtypes import positive_int
 from align.config import load_recipe
 from align.config.loader import resolved_dict
+from align.inputs import check_inputs
 from align.plan import plan
 
 
@@ -16,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
     p.add_argument(
-        "--num-processes", type=int, help="Plan for this many processes instead of launch.num_processes."
+        "--num-processes",
+        type=positive_int,
+        help="Plan for this many processes instead of launch.num_processes.",
     )
     p.add_argument("--quiet", action="store_true", help="Print only the plan, not the resolved recipe.")
     p.set_defaults(func=main)
@@ -24,10 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
+    notes = check_inputs(recipe, args.recipe, strict_hub=False)
     if not args.quiet:
         print("# resolved recipe")
         print(yaml.safe_dump(resolved_dict(recipe), sort_keys=False))
     print("# plan")
     for key, value in plan(recipe, args.num_processes).items():
         print(f"{key:>22}: {value}")
+    for note in notes:
+        print(f"align: note: {note}")
     return 0

@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from align.paths import model_path
     from align.rm.load import convert
+
+    model_path(args.src, "convert-rm SRC")
 
     print(f"align: wrote {convert(args.src, args.dst, args.dtype)}")
     return 0

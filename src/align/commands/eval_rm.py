@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from align.commands.argtypes import positive_int
 from align.commands.score import add_model_args, load
 from align.rm.eval_sets import SUITES
 
@@ -25,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", default="test_prefs", help="Split of --data directories and hub ids (test_prefs)."
     )
-    p.add_argument("--limit", type=int, help="At most this many pairs per set, drawn at random (seeded).")
+    p.add_argument(
+        "--limit", type=positive_int, help="At most this many pairs per set, drawn at random (seeded)."
+    )
     p.add_argument("--seed", type=int, default=0, help="Seed of the --limit draw.")
     p.add_argument(
         "--samples",
@@ -37,12 +40,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from align.data.preferences import train_file
     from align.errors import AlignError
+    from align.paths import data_file, hub_repo, model_path
     from align.rm.eval_sets import EVAL_SETS, binarized_pairs, suite_pairs
     from align.rm.evaluate import PairSet, evaluate, format_table
 
     if not args.suite and not args.data:
         raise AlignError("align eval-rm needs test sets: pass --suite ultrarm-paper and/or --data PATH.")
+    model_path(args.model, "--model")
+    for path in args.data:
+        source = data_file(path, "--data", (".jsonl",), hub="dataset", directory_ok=True)
+        if isinstance(source, Path) and source.is_dir():
+            train_file(source, args.split)
+    for key in [] if args.samples else SUITES.get(args.suite, []):
+        hub_repo(EVAL_SETS[key].path, f"--suite {args.suite} (set {key})", "dataset")
     sets = []  # all data is read before the model loads, so a bad set fails fast
     for key in SUITES.get(args.suite, []):
         eval_set = EVAL_SETS[key]

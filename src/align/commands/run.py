@@ -6,6 +6,7 @@ import argparse
 import subprocess
 
 from align.config import load_recipe
+from align.inputs import check_inputs
 from align.launch import accelerate_command, describe, under_launcher
 from align.methods import runner
 
@@ -20,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
+    # every path resolved before a process starts or a weight loads; a dry run previews like `check`
+    for note in check_inputs(recipe, args.recipe, strict_hub=not args.dry_run):
+        print(f"align: note: {note}")
     if recipe.launch.num_processes > 1 and not under_launcher():
         cmd = accelerate_command(recipe, args.recipe, args.overrides)
         print(f"align: launching {recipe.launch.num_processes} processes: {describe(cmd)}", flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from align.commands.argtypes import positive_int
 from align.rm.templates import TEMPLATES
 
 
@@ -20,7 +21,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help=f"Scoring template: {', '.join(TEMPLATES)}, chat, or a format string with {{prompt}} and "
         "{response}. Default: ultrarm for UltraRM checkpoints, else chat.",
     )
-    p.add_argument("--batch-size", type=int, default=8, help="Sequences per forward pass (default 8).")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=8, help="Sequences per forward pass (default 8)."
+    )
     p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
     p.add_argument(
         "--append-eos", action="store_true", help="Append the EOS token to every text (UltraRM: no)."
@@ -43,10 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def load(args: argparse.Namespace):
     """(model, tokenizer, template, system prompt) from the shared options."""
     from align.config.recipe import RewardModelConfig
+    from align.paths import model_path
     from align.rm.load import inference_device, load_reward_model
     from align.rm.templates import check_template, resolve_system_prompt, resolve_template
 
     template = args.template and check_template(args.template)
+    model_path(args.model, "--model")
     system = {} if args.system_prompt is None else {"system_prompt": args.system_prompt}
     cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=template, **system)
     model, tokenizer = load_reward_model(cfg, device=inference_device())

@@ -17,18 +17,24 @@ from pydantic import BaseModel, ValidationError
 from align.config.passthrough import PassthroughError
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.paths import check_utf8
 
 Origins = dict[tuple[str, ...], str]
 CLI = "the command line"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise AlignError(
+            f"Recipe {path} is a directory; give a recipe YAML file (such as {path}/<name>.yaml)."
+        )
     if not path.is_file():
         raise AlignError(
             f"Recipe file {path} does not exist. Check the path (recipes live in recipes/<model>/)."
         )
+    check_utf8(path, "Recipe file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -86,6 +92,11 @@ def _load_with_bases(path: Path, origins: Origins, seen: tuple[Path, ...] = ()) 
     return _merge(merged, data, origins, str(path))
 
 
+def read_recipe_dict(path: str | Path) -> dict[str, Any]:
+    """A recipe file merged with its `base:` chain, not validated (to read one field of it)."""
+    return _load_with_bases(Path(path), {})
+
+
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     """`method.trainer.beta=0.01` -> (("method", "trainer", "beta"), 0.01); values are YAML."""
     key, sep, raw = text.partition("=")
@@ -97,8 +108,11 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
         )
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+    except yaml.YAMLError as exc:
+        raise AlignError(
+            f"Override {text!r}: the value {raw!r} is not valid YAML ({getattr(exc, 'problem', None) or exc}). "
+            "Quote it for a plain string (key='value with: colon'), or fix the brackets of a list/mapping."
+        ) from None
     return parts, value
 
 

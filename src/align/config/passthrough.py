@@ -13,9 +13,66 @@ import enum
 import inspect
 import typing
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import TypeAdapter, ValidationError
+
+_POSITIVE = Annotated[float, Gt(0)]
+_AT_LEAST_1 = Annotated[int, Ge(1)]
+_NON_NEGATIVE = Annotated[float, Ge(0)]
+_UNIT = Annotated[float, Ge(0), Le(1)]
+_DTYPE = Literal["bfloat16", "float16", "float32"]  # the names align.models.loading maps onto torch
+
+# Values the libraries accept by type but that mean nothing (or crash later), by field name; applied
+# to whichever of TRL's, peft's and bitsandbytes' classes has the field, after its own type check.
+RANGES: dict[str, Any] = {
+    # optimisation (transformers.TrainingArguments, shared by every TRL config)
+    "learning_rate": _POSITIVE,
+    "num_train_epochs": _POSITIVE,
+    "per_device_train_batch_size": _AT_LEAST_1,
+    "per_device_eval_batch_size": _AT_LEAST_1,
+    "gradient_accumulation_steps": _AT_LEAST_1,
+    "eval_accumulation_steps": _AT_LEAST_1,
+    "warmup_steps": _NON_NEGATIVE,
+    "weight_decay": _NON_NEGATIVE,
+    "max_grad_norm": _NON_NEGATIVE,
+    "adam_beta1": Annotated[float, Ge(0), Lt(1)],
+    "adam_beta2": Annotated[float, Ge(0), Lt(1)],
+    "adam_epsilon": _POSITIVE,
+    "logging_steps": _POSITIVE,
+    "save_steps": _POSITIVE,
+    "eval_steps": _POSITIVE,
+    "save_total_limit": _AT_LEAST_1,
+    "dataloader_num_workers": Annotated[int, Ge(0)],
+    "max_length": _AT_LEAST_1,
+    # DPO
+    "beta": _POSITIVE,
+    "label_smoothing": Annotated[float, Ge(0), Le(0.5)],
+    # PPO
+    "kl_coef": _NON_NEGATIVE,
+    "cliprange": _POSITIVE,
+    "cliprange_value": _POSITIVE,
+    "vf_coef": _NON_NEGATIVE,
+    "gamma": _UNIT,
+    "lam": _UNIT,
+    "temperature": _POSITIVE,
+    "num_ppo_epochs": _AT_LEAST_1,
+    "num_mini_batches": _AT_LEAST_1,
+    "total_episodes": _AT_LEAST_1,
+    "local_rollout_forward_batch_size": _AT_LEAST_1,
+    "response_length": _AT_LEAST_1,
+    "num_sample_generations": Annotated[int, Ge(0)],
+    # peft LoRA
+    "r": _AT_LEAST_1,
+    "lora_alpha": _POSITIVE,
+    "lora_dropout": Annotated[float, Ge(0), Lt(1)],
+    # bitsandbytes quantization
+    "bnb_4bit_quant_type": Literal["nf4", "fp4"],
+    "bnb_4bit_compute_dtype": _DTYPE,
+    "bnb_4bit_quant_storage": _DTYPE,
+    "llm_int8_threshold": _POSITIVE,
+}
 
 
 class PassthroughError(ValueError):
@@ -79,4 +136,14 @@ def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = froze
             ) from None
         except Exception:  # a type pydantic cannot build a validator for: let the class check it
             out[key] = value
+        if key in RANGES and out[key] is not None:
+            _check_range(cls, key, out[key])
     return out
+
+
+def _check_range(cls: type, key: str, value: Any) -> None:
+    try:
+        TypeAdapter(RANGES[key]).validate_python(value)
+    except ValidationError as exc:
+        reason = "; ".join(e["msg"] for e in exc.errors())
+        raise PassthroughError(key, f"= {value!r} is out of range for {cls.__name__}: {reason}") from None

@@ -129,7 +129,7 @@ class BinarizeConfig(Section):
         description="'overall' (overall_score), 'mean' (mean aspect rating) or an aspect name; null uses the "
         "strategy's own (overall for best-vs-random, mean for the others).",
     )
-    seed: int = 42
+    seed: int = Field(42, ge=0)
     test_size: int = Field(2000, ge=0, description="Prompts held out as test_prefs; 0 means no test split.")
     decontaminate: str | None = Field(
         None,
@@ -439,7 +439,7 @@ class LaunchConfig(Section):
     num_machines: int = Field(1, ge=1)
     machine_rank: int = Field(0, ge=0)
     main_process_ip: str | None = None
-    main_process_port: int | None = None
+    main_process_port: int | None = Field(None, ge=1, le=65535)
     config_file: str | None = Field(None, description="An accelerate config from configs/accelerate/.")
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None
 
@@ -453,7 +453,7 @@ class Recipe(Section):
     name: str
     description: str | None = None
     output_dir: str
-    seed: int = 42
+    seed: int = Field(42, ge=0, description="Seeds torch, numpy and the data order (must be >= 0).")
     model: ModelConfig
     reward_model: RewardModelConfig | None = None
     data: DataConfig | None = None

@@ -7,47 +7,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.data.samples import resolve
 from align.data.schema import Completion
 from align.data.strategies import Candidate, Pair
 from align.errors import AlignError
+from align.paths import load_files
 
 TRUTHFULQA_HUB = "truthfulqa/truthful_qa"
 TRUTHFULQA_SOURCE = "truthful_qa"
-_QUESTION_SUFFIXES = (".jsonl", ".json", ".txt")
 
 
-def load_questions(source: str) -> frozenset[str]:
+def load_questions(source: str, argument: str = "binarize.decontaminate") -> frozenset[str]:
     """TruthfulQA questions: `truthful_qa` (hub, generation + multiple_choice validation) or a local file.
 
     A local file is JSONL/JSON with a `question` field, or .txt with one question per line.
     """
     import datasets
 
-    if source == TRUTHFULQA_SOURCE:
+    from align.inputs import decontamination_source
+
+    path = decontamination_source(source, argument)
+    if not isinstance(path, Path):
         return frozenset(
             q
             for config in ("generation", "multiple_choice")
             for q in datasets.load_dataset(TRUTHFULQA_HUB, config, split="validation")["question"]
         )
-    path = Path(resolve(source))
-    if not path.is_file():
-        raise AlignError(
-            f"Decontamination source {source} is not a file. Give 'truthful_qa' (the hub questions) or a "
-            f"local {'/'.join(_QUESTION_SUFFIXES)} file of questions."
-        )
+    what = "TruthfulQA questions"
     if path.suffix == ".txt":
-        lines = datasets.load_dataset("text", data_files=str(path), split="train")["text"]
+        lines = load_files("text", str(path), argument, what, split="train")["text"]
         return frozenset(q for q in lines if q.strip())
-    if path.suffix not in (".jsonl", ".json"):
-        raise AlignError(
-            f"Decontamination file {path} has an unknown extension. Use .jsonl/.json rows with a `question` "
-            "field, or .txt with one question per line."
-        )
-    try:
-        rows = datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:  # arrow's reader raises several unrelated types on malformed JSON
-        raise AlignError(f"Decontamination file {path} is not valid JSON lines / JSON: {exc}") from None
+    rows = load_files("json", str(path), argument, what, split="train")
     if "question" not in rows.column_names:
         raise AlignError(
             f"Decontamination file {path} has no `question` field (fields: {', '.join(rows.column_names)}). "

@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from align.data.samples import resolve
 from align.data.schema import REQUIRED_FIELDS
 from align.errors import AlignError
+from align.paths import check_not_empty, check_utf8, data_file, load_files
 
 HUB_ID = "openbmb/UltraFeedback"
 REVISION = "40b436560ca83a8dba36114c22ab3c66e43f6d5e"  # the upload that fixes the overall_score bug
@@ -33,17 +33,10 @@ class RawData:
     name: str
 
 
-def local_path(path: str) -> Path | None:
-    """The local file `path` names (after `sample://`), None for a hub id; error for a missing file."""
-    resolved = Path(resolve(path)).expanduser()
-    if resolved.exists():
-        return resolved
-    if resolved.suffix in LOCAL_SUFFIXES or path.startswith((".", "/", "~")):
-        raise AlignError(
-            f"Input file {path} does not exist. Give an existing {'/'.join(LOCAL_SUFFIXES)} file, "
-            f"sample://ultrafeedback, or a hub id such as {HUB_ID}."
-        )
-    return None
+def local_path(path: str, argument: str = "data.path") -> Path | None:
+    """The local file `path` names (after `sample://`), None for a hub id; an error for anything else."""
+    source = data_file(path, argument, LOCAL_SUFFIXES, hub="dataset")
+    return source if isinstance(source, Path) else None
 
 
 def file_digest(path: Path) -> str:
@@ -104,25 +97,31 @@ def _check_json_rows(name: str, lines: list[str]) -> None:
         raise _missing_fields_error(name, fields)
 
 
-def load_raw(path: str, revision: str | None = None) -> RawData:
-    """Load raw rows from `path`: a local file, `sample://NAME`, or a hub dataset id (split `train`)."""
+def load_raw(path: str, revision: str | None = None, argument: str = "data.path") -> RawData:
+    """Load raw rows from `path`: a local file, `sample://NAME`, or a hub dataset id (split `train`).
+
+    A local file must be UTF-8 and non-empty; one that arrow or JSON cannot parse is one clear error.
+    """
     import datasets
 
-    local = local_path(path)
+    local = local_path(path, argument)
     if local is None:
         revision = hub_revision(path, revision)
         ds = datasets.load_dataset(path, revision=revision, split="train")
         _check_columns(f"Hub dataset {path}", ds.column_names)
         return RawData(ds, encoded=False, name=f"{path}@{revision}" if revision else path)
     name = f"Input file {local}"
+    what = "raw UltraFeedback rows"
     if local.suffix == ".parquet":
-        ds = datasets.load_dataset("parquet", data_files=str(local), split="train")
+        ds = load_files("parquet", str(local), argument, what, split="train")
         _check_columns(name, ds.column_names)
         return RawData(ds, encoded=False, name=str(local))
     if local.suffix == ".json":
+        check_not_empty(local, argument, what)
+        check_utf8(local, argument)
         try:
             rows = json.loads(local.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise AlignError(
                 f"{name} is not valid JSON ({exc}). Fix the file or give JSON lines (.jsonl)."
             ) from None
@@ -130,13 +129,12 @@ def load_raw(path: str, revision: str | None = None) -> RawData:
             raise AlignError(
                 f"{name} must hold a JSON array of UltraFeedback rows, not a {type(rows).__name__}."
             )
+        if not rows:
+            raise AlignError(f"{name} holds an empty JSON array: there are no rows to read. Give {what}.")
         lines = [json.dumps(row) for row in rows]  # ASCII escapes keep lone surrogates for the row check
         _check_json_rows(name, lines[:_PEEK_ROWS])
         return RawData(datasets.Dataset.from_dict({"text": lines}), encoded=True, name=str(local))
-    if local.suffix != ".jsonl":
-        raise AlignError(f"{name} has an unknown extension. Use {', '.join(LOCAL_SUFFIXES)}.")
-    # A byte that is not UTF-8 spoils only its own row (replaced, then judged by the row checks).
-    ds = datasets.load_dataset("text", data_files=str(local), split="train", encoding_errors="replace")
+    ds = load_files("text", str(local), argument, what, split="train")
     head = ds.select(range(min(len(ds), 10 * _PEEK_ROWS)))["text"]
     _check_json_rows(name, [line for line in head if line.strip()][:_PEEK_ROWS])
     return RawData(ds, encoded=True, name=str(local))

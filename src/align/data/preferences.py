@@ -26,6 +26,7 @@ from align.data.binarize import CODE_VERSION, TEST, TRAIN, binarize
 from align.data.loader import file_digest, input_identity
 from align.data.samples import resolve
 from align.errors import AlignError
+from align.paths import load_files
 
 if TYPE_CHECKING:
     import datasets
@@ -57,23 +58,29 @@ def binarized_dir(data: DataConfig) -> Path:
     )
 
 
-def _load_dir(directory: Path, train_split: str, test_split: str | None) -> datasets.DatasetDict:
-    import datasets
-
-    files = {"train": directory / f"{train_split}.jsonl"}
-    if not files["train"].is_file():
+def train_file(directory: Path, train_split: str) -> Path:
+    """`directory/{train_split}.jsonl`, or an error listing what the directory holds instead."""
+    path = directory / f"{train_split}.jsonl"
+    if not path.is_file():
         found = ", ".join(sorted(p.name for p in directory.glob("*.jsonl"))) or "no .jsonl files"
         raise AlignError(
             f"Binarized data directory {directory} has no {train_split}.jsonl (found: {found}). Set "
             "data.train_split to the name of the training file without .jsonl, or run `align binarize` into it."
         )
+    return path
+
+
+def _load_dir(directory: Path, train_split: str, test_split: str | None) -> datasets.DatasetDict:
+    files = {"train": train_file(directory, train_split)}
     if test_split:
         test = directory / f"{test_split}.jsonl"
         if test.is_file():
             files["test"] = test
         else:
             log.warning("%s has no %s.jsonl: no evaluation split.", directory, test_split)
-    return datasets.load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+    return load_files(
+        "json", {k: str(v) for k, v in files.items()}, "Binarized data", "JSON lines of preference pairs"
+    )
 
 
 def _load_hub(data: DataConfig) -> datasets.DatasetDict:
@@ -106,15 +113,11 @@ class PairCounts:
 
 def _load_file(path: Path, name: str) -> datasets.Dataset:
     """One local file as a single split (the Argilla set has only `train`)."""
-    import datasets
 
     kinds = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
     if path.suffix not in kinds:
         raise AlignError(f"{name} has an unknown extension. Use {', '.join(kinds)}.")
-    try:
-        return datasets.load_dataset(kinds[path.suffix], data_files=str(path), split="train")
-    except Exception as exc:  # arrow's readers raise several unrelated types
-        raise AlignError(f"Could not read {name} ({exc}). Fix the file or give another one.") from None
+    return load_files(kinds[path.suffix], str(path), name, "argilla preference rows", split="train")
 
 
 def _hold_out(train: datasets.Dataset, data: DataConfig) -> datasets.DatasetDict:
@@ -160,19 +163,13 @@ def load_pairs_counted(data: DataConfig, seed: int) -> tuple[datasets.DatasetDic
     if data.format == "raw":
         splits = _load_dir(binarized_dir(data), TRAIN, TEST if data.binarize.test_size else None)
     else:
-        import datasets
+        from align.inputs import data_source
 
-        local = Path(resolve(data.path))
-        if local.is_dir():
-            splits = _load_dir(local, data.train_split, data.test_split)
-        elif local.exists() and data.format == "argilla":
-            splits = datasets.DatasetDict({"train": _load_file(local, f"data.path {data.path}")})
-        elif local.exists():
-            raise AlignError(
-                f"data.path {data.path} is a file, but format: binarized expects a directory holding "
-                f"{data.train_split}.jsonl (and {data.test_split}.jsonl), or a hub id. Use format: raw for a raw "
-                "UltraFeedback file, or format: argilla for argilla/ultrafeedback-binarized-preferences rows."
-            )
+        source = data_source(data)
+        if isinstance(source, Path) and source.is_dir():
+            splits = _load_dir(source, data.train_split, data.test_split)
+        elif isinstance(source, Path):  # data_source lets only format: argilla name a file
+            splits = datasets.DatasetDict({"train": _load_file(source, f"data.path {data.path}")})
         else:
             splits = _load_hub(data)
         if data.test_size:

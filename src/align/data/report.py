@@ -12,36 +12,30 @@ from pathlib import Path
 from typing import Any
 
 from align.data.argilla import is_argilla, to_pairs
-from align.data.samples import resolve
 from align.errors import AlignError
+from align.paths import data_file, load_files
 
 _TOP_MODELS = 25
 log = logging.getLogger(__name__)
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(path.glob("*.jsonl"))
+def _files(path: str) -> list[Path]:
+    source = data_file(path, "--input", (".jsonl",), directory_ok=True)
+    if source.is_dir():
+        files = sorted(source.glob("*.jsonl"))
         if not files:
             raise AlignError(
                 f"{path} holds no .jsonl files. Point --input at `align binarize` output or a JSONL file."
             )
         return files
-    if not path.is_file():
-        raise AlignError(f"{path} does not exist. Give a binarized .jsonl file or a directory of them.")
-    return [path]
+    return [source]
 
 
 def load_pairs(path: str | Path):
     """Binarized pairs from a JSONL file or every JSONL file of a directory: H4 format, or the
     argilla/ultrafeedback-binarized-preferences schema (converted as `data.format: argilla` does)."""
-    import datasets
-
-    files = _files(Path(resolve(str(path))))
-    try:
-        ds = datasets.load_dataset("json", data_files=[str(f) for f in files], split="train")
-    except Exception as exc:  # arrow's JSON reader raises several unrelated types
-        raise AlignError(f"Could not read {', '.join(map(str, files))} as JSON lines: {exc}") from None
+    files = _files(str(path))
+    ds = load_files("json", [str(f) for f in files], "--input", "binarized JSON lines", split="train")
     if "chosen" not in ds.column_names and is_argilla(ds.column_names):
         ds, dropped = to_pairs(ds, str(path))
         if dropped:

@@ -14,6 +14,9 @@ ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
 SCORES = ("overall", "mean", *ASPECTS)
 REQUIRED_FIELDS = ("source", "instruction", "completions")
 _RATINGS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
+# overall_score is GPT-4's critique score on a 1-10 scale (UltraFeedback paper, section 2); a value
+# outside it (1e300, -3) cannot be ranked against the others and would otherwise always win or lose.
+OVERALL_SCALE = (1.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ def parse_rating(value: object) -> tuple[int | None, str | None]:
 
 
 def parse_number(value: object) -> tuple[float | None, str | None]:
-    """`overall_score` -> (float, problem); problem is 'missing' or 'unparsable'."""
+    """`overall_score` -> (float, problem); problem is 'missing', 'unparsable' or 'out_of_range' (off OVERALL_SCALE)."""
     if value is None:
         return None, "missing"
     number: float | None = None
@@ -82,6 +85,8 @@ def parse_number(value: object) -> tuple[float | None, str | None]:
             number = None
     if number is None or not math.isfinite(number):
         return None, "unparsable"
+    if not OVERALL_SCALE[0] <= number <= OVERALL_SCALE[1]:
+        return None, "out_of_range"
     return number, None
 
 

@@ -13,14 +13,14 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from align.config.recipe import PromptsConfig, Recipe
 from align.data.filters import contamination, load_questions
-from align.data.samples import resolve
 from align.data.schema import text
 from align.errors import AlignError
+from align.inputs import PROMPT_SUFFIXES
 from align.models.chat import with_system
+from align.paths import data_file, load_files
 
 INSTRUCTION_FIELDS = ("instruction", "prompt")
 
@@ -75,16 +75,10 @@ def _parse(line: str) -> object:
 
 def _from_file(path: str) -> list[tuple[str, str]]:
     """(source, instruction) from a JSON/JSONL/Parquet file or hf:// URL of instruction rows."""
-    import datasets
-
-    location = resolve(path)
+    argument = "method.prompts.path"
+    location = str(data_file(path, argument, PROMPT_SUFFIXES))
     kind = "parquet" if location.endswith(".parquet") else "json"
-    if not location.startswith("hf://") and not Path(location).is_file():
-        raise AlignError(
-            f"method.prompts.path {path} is not a file. Give a local .json/.jsonl/.parquet file (or an hf:// URL) "
-            "of rows with an `instruction` field, or remove prompts.path to use the `data` section."
-        )
-    rows = datasets.load_dataset(kind, data_files=location, split="train")
+    rows = load_files(kind, location, argument, "instruction rows", split="train")
     name = next((f for f in INSTRUCTION_FIELDS if f in rows.column_names), None)
     if name is None:
         raise AlignError(
@@ -112,7 +106,11 @@ def load_prompts(recipe: Recipe, settings: PromptsConfig, tokenizer) -> PromptSe
             "way the policy was trained. Set model.chat_template in the recipe (a Jinja template)."
         )
     rows = _from_file(settings.path) if settings.path else _from_data(recipe)
-    questions = load_questions(settings.decontaminate) if settings.decontaminate else None
+    questions = (
+        load_questions(settings.decontaminate, "method.prompts.decontaminate")
+        if settings.decontaminate
+        else None
+    )
     dropped: Counter = Counter()
     seen: set[str] = set()
     kept: list[str] = []

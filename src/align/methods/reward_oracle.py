@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from align.config.recipe import Recipe, RewardModelConfig
+from align.config.recipe import RewardModelConfig
 from align.errors import AlignError
+from align.inputs import require_reward_model  # noqa: F401 - re-exported for the PPO and best-of-N runners
 from align.rm.load import load_reward_model
 from align.rm.scoring import score_texts
 from align.rm.templates import render, resolve_system_prompt, resolve_template
@@ -150,16 +151,6 @@ class CrossTemplateReward(nn.Module):
             yield rows
         finally:
             self._record = None
-
-
-def require_reward_model(recipe: Recipe, needs: str) -> RewardModelConfig:
-    """The recipe's reward_model section, or a one-paragraph error saying what `needs` it for."""
-    if recipe.reward_model is None:
-        raise AlignError(
-            f"Recipe {recipe.name!r} has no `reward_model` section; {needs} "
-            "(e.g. reward_model: {name_or_path: openbmb/UltraRM-13b, template: ultrarm})."
-        )
-    return recipe.reward_model
 
 
 def load_oracle(

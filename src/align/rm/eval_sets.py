@@ -205,7 +205,7 @@ def binarized_pairs(path: str, split: str, limit: int | None = None, seed: int =
     """(pairs, skipped) of a binarized set: a JSONL file, a directory holding `{split}.jsonl`, or a hub id."""
     local = Path(resolve(path))
     if local.is_file():  # read as plain JSON: arrow rejects a column mixing strings and message lists
-        rows = [row for _, row in read_jsonl(local)]
+        rows = [row for _, row in read_jsonl(local, "--data")]
     else:
         from align.data.preferences import load_preferences
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from align.errors import AlignError
+from align.paths import check_utf8, data_file
 from align.rm.templates import render
 
 # Output field for each input field that holds a response.
@@ -99,10 +100,10 @@ def _field(row: dict, field: str, role: str) -> str:
         raise RowError(field, str(exc)) from None
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) for each non-blank line."""
-    if not path.is_file():
-        raise AlignError(f"Input file {path} does not exist. Give the path of an existing JSONL file.")
+def read_jsonl(path: Path, argument: str = "--input") -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line of a UTF-8 JSONL file."""
+    path = data_file(str(path), argument, (".jsonl",))
+    check_utf8(path, argument)
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -123,6 +124,8 @@ def read_rows(source: Path) -> tuple[list[dict], list[tuple[int, str, str, str]]
         except RowError as exc:
             raise AlignError(f"{source}, line {number}: {exc}. {ROW_HELP}") from None
         rows.append(row)
+    if not rows:
+        raise AlignError(f"Input file {source} has no rows (it is empty or blank). {ROW_HELP}")
     return rows, items
 
 
