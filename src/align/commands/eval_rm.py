@@ -33,16 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Read each suite set's small bundled sample file instead of the hub (an offline pipeline check).",
     )
     p.add_argument("--output", type=Path, help="Directory for eval_rm.json and per-pair rewards.")
+    p.add_argument("--overwrite", action="store_true", help="Replace align's earlier output at --output.")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from align.errors import AlignError
+    from align.publish import check_output_dir, publish_dir
     from align.rm.eval_sets import EVAL_SETS, binarized_pairs, suite_pairs
     from align.rm.evaluate import PairSet, evaluate, format_table
 
     if not args.suite and not args.data:
         raise AlignError("align eval-rm needs test sets: pass --suite ultrarm-paper and/or --data PATH.")
+    if args.output:
+        check_output_dir(args.output, args.overwrite, "--output")
     sets = []  # all data is read before the model loads, so a bad set fails fast
     for key in SUITES.get(args.suite, []):
         eval_set = EVAL_SETS[key]
@@ -54,7 +58,11 @@ def main(args: argparse.Namespace) -> int:
         key = Path(path.rstrip("/")).stem
         sets.append(PairSet(key, key, f"{path} ({args.split})", pairs, skipped))
     model, tokenizer, template = load(args)
-    results = evaluate(model, tokenizer, sets, template, args.batch_size, args.append_eos, args.output)
+
+    def run(folder: Path | None) -> dict:
+        return evaluate(model, tokenizer, sets, template, args.batch_size, args.append_eos, folder)
+
+    results = publish_dir(args.output, run, args.overwrite) if args.output else run(None)
     print(f"# {args.model}, template {template!r}")
     print(format_table(results))
     if args.output:

@@ -1,0 +1,139 @@
+"""Bad invocations around outputs (issue classes: outputs, run directories, logs, hub layouts).
+
+Each case runs the real CLI offline and checks the contract: exit 2, no traceback, a message
+naming the offending path or key, and nothing outside the command's own output changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from align.cli import main
+from align.jsonl import write_jsonl
+from align.publish import MANIFEST
+
+SAMPLE = "sample://ultrafeedback"
+BINARIZE = ["binarize", "--input", SAMPLE, "--strategy", "best-vs-random", "--test-size", "10"]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under `root` with the sha256 of its bytes (folders as entries of their own)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def refused(argv: list[str], root: Path, capsys, *needles: str) -> str:
+    """Run `align ARGV`; assert exit 2, one error paragraph naming `needles`, and no file changed."""
+    before = snapshot(root)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("align: error:") == 1
+    err = err[err.index("align: error:") :]  # after any progress bars
+    assert err.count("\n") == 1  # one paragraph
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert snapshot(root) == before
+    return err
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# --- outputs: refuse what align did not write, replace only its own -------------------------------
+
+
+def test_binarize_refuses_a_folder_of_other_files_even_with_overwrite(cwd, capsys):
+    out = cwd / "data"
+    out.mkdir()
+    (out / "train_prefs.jsonl").write_text("my own file\n")
+    (out / "notes.txt").write_text("keep me\n")
+    refused([*BINARIZE, "--output", "data"], cwd, capsys, "--output data", "notes.txt", "--overwrite")
+    refused([*BINARIZE, "--output", "data", "--overwrite"], cwd, capsys, "data", "train_prefs.jsonl")
+
+
+def test_binarize_reruns_need_overwrite_and_keep_foreign_files(cwd, capsys):
+    assert main([*BINARIZE, "--output", "pairs"]) == 0
+    first = snapshot(cwd / "pairs")
+    assert {"train_prefs.jsonl", "test_prefs.jsonl", "report.json", MANIFEST} == set(first)
+    refused([*BINARIZE, "--output", "pairs"], cwd, capsys, "pairs", "--overwrite")
+
+    (cwd / "pairs" / "notes.txt").write_text("mine\n")
+    assert main([*BINARIZE[:-1], "0", "--output", "pairs", "--overwrite", "--seed", "7"]) == 0
+    after = snapshot(cwd / "pairs")
+    # the earlier output is replaced (its test split, absent from the new one, is gone); notes.txt stays
+    assert set(after) == {"train_prefs.jsonl", "report.json", "notes.txt", MANIFEST}
+    assert after["notes.txt"] == hashlib.sha256(b"mine\n").hexdigest()
+    assert after["train_prefs.jsonl"] != first["train_prefs.jsonl"]
+    assert [p.name for p in cwd.iterdir()] == ["pairs"]  # no staging folder left behind
+
+
+def test_a_failed_rerun_leaves_the_previous_output_intact(cwd, capsys):
+    assert main([*BINARIZE, "--output", "pairs"]) == 0
+    bad = cwd / "bad.jsonl"
+    bad.write_text('{"source": "x"}\n')  # parses, but is no UltraFeedback row
+    refused(
+        ["binarize", "--input", str(bad), "--strategy", "best-vs-random", "--output", "pairs", "--overwrite"],
+        cwd,
+        capsys,
+        "bad.jsonl",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        ([*BINARIZE, "--output", "afile"], ["--output afile", "is a file"]),
+        ([*BINARIZE, "--output", "afile/sub"], ["afile is a file"]),
+        (["data-report", "--input", "pairs.jsonl", "--output", "afile"], ["--output afile"]),
+        (["bench", "--output", "afile", "--steps", "1"], ["--output afile", "not a JSON-lines file"]),
+        (["bench", "--output", "folder", "--steps", "1"], ["--output folder", "is a folder"]),
+        (
+            ["score", "--model", "tiny://llama-rm", "--input", "pairs.jsonl", "--output", "afile"],
+            ["--output afile", "already exists", "--overwrite"],
+        ),
+        (
+            ["score", "--model", "tiny://llama-rm", "--input", "pairs.jsonl", "--output", "folder"],
+            ["--output folder", "is a folder"],
+        ),
+        (
+            ["eval-rm", "--model", "tiny://llama-rm", "--data", "pairs.jsonl", "--output", "folder"],
+            ["--output folder", "notes.txt"],
+        ),
+        (["convert-rm", "tiny://llama-rm", "folder"], ["DST folder", "notes.txt"]),
+        (["convert-rm", "tiny://llama-rm", "folder", "--overwrite"], ["DST folder"]),
+    ],
+)
+def test_output_paths_that_hold_something_else_are_refused(cwd, capsys, argv, needles):
+    (cwd / "afile").write_text("not align's\n")
+    (cwd / "folder").mkdir()
+    (cwd / "folder" / "notes.txt").write_text("not align's\n")
+    (cwd / "folder" / "config.json").write_text("{}\n")
+    write_jsonl(cwd / "pairs.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    refused(argv, cwd, capsys, *needles)
+
+
+def test_convert_rm_onto_its_own_earlier_output_needs_overwrite(cwd, capsys):
+    assert main(["convert-rm", "tiny://llama-rm", "rm", "--dtype", "float32"]) == 0
+    assert (cwd / "rm" / "config.json").is_file()
+    refused(["convert-rm", "tiny://llama-rm", "rm"], cwd, capsys, "DST rm", "--overwrite")
+    assert main(["convert-rm", "rm", "rm", "--overwrite"]) == 0  # reads the old copy, then swaps it
+    assert (cwd / "rm" / "config.json").is_file() and sorted(p.name for p in cwd.iterdir()) == ["rm"]
+
+
+def test_score_overwrite_replaces_the_file_in_one_step(cwd):
+    write_jsonl(cwd / "pairs.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    (cwd / "scored.jsonl").write_text("old\n")
+    argv = ["score", "--model", "tiny://llama-rm", "--input", "pairs.jsonl", "--output", "scored.jsonl"]
+    assert main([*argv, "--overwrite"]) == 0
+    (row,) = [json.loads(line) for line in (cwd / "scored.jsonl").read_text().splitlines()]
+    assert {"reward_chosen", "reward_rejected"} <= set(row)
+    assert sorted(p.name for p in cwd.iterdir()) == ["pairs.jsonl", "scored.jsonl"]
