@@ -137,3 +137,126 @@ def test_score_overwrite_replaces_the_file_in_one_step(cwd):
     (row,) = [json.loads(line) for line in (cwd / "scored.jsonl").read_text().splitlines()]
     assert {"reward_chosen", "reward_rejected"} <= set(row)
     assert sorted(p.name for p in cwd.iterdir()) == ["pairs.jsonl", "scored.jsonl"]
+
+
+# --- run directories and logs: a run resumes only its own recipe; everything lands in output_dir -----
+
+DPO_SMOKE = str(Path(__file__).resolve().parents[1] / "recipes/smoke/dpo-full.yaml")
+SHORT_DPO = [
+    "output_dir=run",
+    "method.global_batch_size=4",
+    "method.trainer.per_device_train_batch_size=4",
+    "method.trainer.max_steps=6",
+    "method.trainer.save_steps=3",
+    "method.trainer.logging_steps=1",
+    "method.trainer.eval_strategy=no",
+    "method.trainer.max_length=96",
+    "method.max_prompt_length=48",
+    "data.max_eval_samples=8",
+    "method.trainer.per_device_eval_batch_size=8",
+    "method.trainer.report_to=[tensorboard]",
+]
+
+
+class _CtrlC:
+    """Presses Ctrl-C once step `step` is logged (the row is in metrics.jsonl, the checkpoint before it)."""
+
+    def __init__(self, step: int):
+        from transformers import TrainerCallback
+
+        class Interrupt(TrainerCallback):
+            def on_log(self, args, state, control, **kwargs):
+                if state.global_step >= step:
+                    raise KeyboardInterrupt
+
+        self.callback = Interrupt()
+
+
+def tensorboard_steps(folder: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps = []
+    for events in sorted(folder.rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            steps += [e.step for e in acc.Scalars(tag)]
+    return steps
+
+
+def test_interrupted_run_resumes_as_one_run_and_a_changed_recipe_is_refused(
+    cwd, tiny_cpu, monkeypatch, capsys
+):
+    from align.methods import dpo
+
+    monkeypatch.chdir(cwd)  # tiny_cpu moved to the repo root: the run must leave the current folder alone
+    build = dpo.build_trainer
+
+    def interrupted(recipe):
+        trainer = build(recipe)
+        trainer.add_callback(_CtrlC(4).callback)
+        return trainer
+
+    monkeypatch.setattr(dpo, "build_trainer", interrupted)
+    assert main(["run", DPO_SMOKE, *SHORT_DPO]) == 130
+    out = cwd / "run"
+    assert (out / "checkpoint-3").is_dir() and not (out / "summary.json").exists()
+    monkeypatch.setattr(dpo, "build_trainer", build)
+
+    assert main(["run", DPO_SMOKE, *SHORT_DPO]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-3") and summary["optimizer_steps"] == 6
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = {r["step"]: r["loss"] for r in rows if "loss" in r}
+    # step 4 was logged before the interruption and again after the resume: one row of it survives
+    assert sorted(r["step"] for r in rows if "loss" in r) == [1, 2, 3, 4, 5, 6]
+    assert summary["train_loss"] == pytest.approx(sum(losses.values()) / 6, rel=1e-6)
+    (before,) = [r for r in rows if r["step"] == 0 and "eval_loss" in r]  # the first part's evaluation
+    assert summary["before/loss"] == before["eval_loss"]
+    assert summary["before/rewards/accuracies"] == before["eval_rewards/accuracies"]
+
+    # TensorBoard: every logged training step reached output_dir; nothing was written where align ran
+    assert set(tensorboard_steps(out / "runs", "train/loss")) == set(losses)
+    assert sorted(p.name for p in cwd.iterdir()) == ["run"]
+
+    # the finished run, rerun with another beta: refused before anything is loaded or written
+    refused(
+        ["run", DPO_SMOKE, *SHORT_DPO, "method.trainer.beta=0.05"],
+        cwd,
+        capsys,
+        "output_dir run",
+        "method.trainer.beta: 0.1 there, 0.05 now",
+        "method.resume=false",
+    )
+    # settings that do not change training may differ: the rerun continues (0 steps) and keeps the figures
+    assert main(["run", DPO_SMOKE, *SHORT_DPO, "method.trainer.logging_steps=2"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["optimizer_steps"] == 6 and again["before/loss"] == summary["before/loss"]
+    assert again["train_loss"] == pytest.approx(summary["train_loss"], rel=1e-6)
+
+
+def test_a_run_is_not_written_into_a_folder_of_other_files(cwd, capsys):
+    (cwd / "model").mkdir()
+    (cwd / "model" / "config.json").write_text("{}\n")
+    refused(
+        ["run", DPO_SMOKE, "output_dir=model"], cwd, capsys, "output_dir model", "config.json", "new or empty"
+    )
+    (cwd / "afile").write_text("x\n")
+    refused(["run", DPO_SMOKE, "output_dir=afile"], cwd, capsys, "output_dir afile is a file")
+
+
+def test_starting_over_renames_the_earlier_run_and_deletes_nothing(cwd, capsys):
+    from align.config import load_recipe
+    from align.runs.outputs import prepare_run
+
+    recipe = load_recipe(DPO_SMOKE, ["output_dir=run"])
+    prepare_run(recipe)
+    (cwd / "run" / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    (cwd / "run" / "notes.txt").write_text("mine\n")
+    earlier = snapshot(cwd / "run")
+    prepare_run(load_recipe(DPO_SMOKE, ["output_dir=run", "method.trainer.beta=0.05", "method.resume=false"]))
+    (moved,) = [p for p in cwd.iterdir() if p.name.startswith("run.previous-")]
+    assert snapshot(moved) == earlier
+    assert [p.name for p in (cwd / "run").iterdir()] == ["recipe.resolved.yaml"]
+    assert "0.05" in (cwd / "run" / "recipe.resolved.yaml").read_text()
+    assert moved.name in capsys.readouterr().out

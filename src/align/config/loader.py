@@ -20,6 +20,7 @@ from align.errors import AlignError
 
 Origins = dict[tuple[str, ...], str]
 CLI = "the command line"
+RESOLVED_FILE = "recipe.resolved.yaml"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -202,6 +203,6 @@ def write_resolved(recipe: Recipe, output_dir: str | Path) -> Path:
     """Write the fully merged recipe next to the run's outputs so the run can be repeated."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / "recipe.resolved.yaml"
+    target = out / RESOLVED_FILE
     target.write_text(yaml.safe_dump(resolved_dict(recipe), sort_keys=False))
     return target
