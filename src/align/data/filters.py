@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from align.data.hub import load_hub
 from align.data.samples import resolve
 from align.data.schema import Completion
 from align.data.strategies import Candidate, Pair
@@ -28,7 +29,7 @@ def load_questions(source: str) -> frozenset[str]:
         return frozenset(
             q
             for config in ("generation", "multiple_choice")
-            for q in datasets.load_dataset(TRUTHFULQA_HUB, config, split="validation")["question"]
+            for q in load_hub(TRUTHFULQA_HUB, "validation", config=config)["question"]
         )
     path = Path(resolve(source))
     if not path.is_file():

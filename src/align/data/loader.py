@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from align.data.hub import load_hub
 from align.data.samples import resolve
 from align.data.schema import REQUIRED_FIELDS
 from align.errors import AlignError
@@ -111,7 +112,7 @@ def load_raw(path: str, revision: str | None = None) -> RawData:
     local = local_path(path)
     if local is None:
         revision = hub_revision(path, revision)
-        ds = datasets.load_dataset(path, revision=revision, split="train")
+        ds = load_hub(path, "train", revision)
         _check_columns(f"Hub dataset {path}", ds.column_names)
         return RawData(ds, encoded=False, name=f"{path}@{revision}" if revision else path)
     name = f"Input file {local}"
