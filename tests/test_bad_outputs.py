@@ -260,3 +260,48 @@ def test_starting_over_renames_the_earlier_run_and_deletes_nothing(cwd, capsys):
     assert [p.name for p in (cwd / "run").iterdir()] == ["recipe.resolved.yaml"]
     assert "0.05" in (cwd / "run" / "recipe.resolved.yaml").read_text()
     assert moved.name in capsys.readouterr().out
+
+
+def test_best_of_n_output_dir_of_other_files_or_another_recipe_is_refused(cwd, capsys):
+    argv = ["best-of-n", "--model", "tiny://ultralm", "--reward-model", "tiny://llama-rm", "--data", SAMPLE]
+    (cwd / "picks").mkdir()
+    (cwd / "picks" / "keep.json").write_text("{}\n")
+    refused([*argv, "--output-dir", "picks"], cwd, capsys, "output_dir picks", "keep.json")
+
+    from align.cli import build_parser
+    from align.commands.best_of_n import recipe_dict
+    from align.config.loader import write_resolved
+    from align.config.recipe import Recipe
+
+    earlier = build_parser().parse_args([*argv, "--output-dir", "bon", "--n", "1", "2"])
+    write_resolved(Recipe.model_validate(recipe_dict(earlier)), cwd / "bon")  # as a finished run leaves it
+    (cwd / "bon" / "reward_vs_n.json").write_text("{}\n")
+    refused(
+        [*argv, "--output-dir", "bon", "--n", "1", "4"],
+        cwd,
+        capsys,
+        "output_dir bon",
+        "method.n: [1, 2] there",
+    )
+
+
+# --- hub layouts: a mirror without the set is one error naming the folder ---------------------------
+
+
+def test_hub_mirror_without_a_set_is_one_clear_error(cwd, capsys, monkeypatch):
+    monkeypatch.setenv("ALIGN_HUB_MIRROR", str(cwd / "mirror"))
+    (cwd / "mirror").mkdir()
+    argv = ["eval-rm", "--model", "tiny://llama-rm", "--suite", "ultrarm-paper", "--output", "eval"]
+    refused(argv, cwd, capsys, "Anthropic/hh-rlhf", str(cwd / "mirror" / "Anthropic/hh-rlhf"))
+    binarize = [
+        "binarize",
+        "--input",
+        "openbmb/UltraFeedback",
+        "--strategy",
+        "best-vs-random",
+        "--output",
+        "out",
+    ]
+    refused(
+        binarize, cwd, capsys, "openbmb/UltraFeedback at revision 40b436560ca83a8dba36114c22ab3c66e43f6d5e"
+    )
