@@ -235,6 +235,18 @@ def test_interrupted_run_resumes_as_one_run_and_a_changed_recipe_is_refused(
     assert again["train_loss"] == pytest.approx(summary["train_loss"], rel=1e-6)
 
 
+def test_whole_run_loss_weights_each_logged_window_by_its_steps():
+    from align.methods.training import whole_run_loss
+
+    per_step = [0.9, 0.7, 0.8, 0.4, 0.5, 0.3, 0.2, 0.25]  # steps 1..8; checkpoint at 5, step 5 never logged
+    rows = [{"step": 2, "loss": sum(per_step[:2]) / 2}, {"step": 4, "loss": sum(per_step[2:4]) / 2}]
+    rows.append({"step": 6, "loss": 99.0})  # logged before the interruption, after the checkpoint: ignored
+    session = sum(per_step[5:]) / 3  # what the trainer reports for steps 6..8
+    known = per_step[:4] + per_step[5:]
+    assert whole_run_loss(rows, 5, 8, session) == pytest.approx(sum(known) / len(known))
+    assert whole_run_loss([], 0, 8, 0.5) == 0.5
+
+
 def test_a_run_is_not_written_into_a_folder_of_other_files(cwd, capsys):
     (cwd / "model").mkdir()
     (cwd / "model" / "config.json").write_text("{}\n")
