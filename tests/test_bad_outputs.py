@@ -255,6 +255,7 @@ def test_a_run_is_not_written_into_a_folder_of_other_files(cwd, capsys):
     )
     (cwd / "afile").write_text("x\n")
     refused(["run", DPO_SMOKE, "output_dir=afile"], cwd, capsys, "output_dir afile is a file")
+    refused(["run", DPO_SMOKE, "output_dir=afile/run"], cwd, capsys, "output_dir afile/run: afile is a file")
 
 
 def test_starting_over_renames_the_earlier_run_and_deletes_nothing(cwd, capsys):

@@ -42,7 +42,8 @@ def _owned(target: Path) -> set[str]:
         return set()
 
 
-def _check_parent(target: Path, flag: str) -> None:
+def check_parent(target: Path, flag: str) -> None:
+    """Refuse a path below a file (mkdir would fail with a traceback)."""
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -59,7 +60,7 @@ def check_output_dir(
     `will_write` (when known) are align's own. Anything else is one error naming the folder.
     """
     target = Path(target)
-    _check_parent(target, flag)
+    check_parent(target, flag)
     if not target.exists():
         return target
     if not target.is_dir():
@@ -140,7 +141,7 @@ def _replace(src: Path, dst: Path) -> None:
 def check_output_file(target: str | Path, overwrite: bool, flag: str = "--output") -> Path:
     """Refuse a file output that is a folder, or that exists when `overwrite` was not given."""
     target = Path(target)
-    _check_parent(target, flag)
+    check_parent(target, flag)
     if target.is_dir():
         raise AlignError(f"{flag} {target} is a folder; give the path of a file to write.")
     if target.exists() and not overwrite:

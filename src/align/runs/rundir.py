@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from align.config.loader import RESOLVED_FILE, resolved_dict
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.publish import check_parent
 
 # Dotted recipe keys (a key covers everything below it) that a resumed run may change.
 RUNTIME_KEYS = (
@@ -112,6 +113,7 @@ def claim_run_dir(recipe: Recipe) -> None:
     run is renamed to OUTPUT_DIR.previous-TIME (nothing is deleted) and a fresh folder used.
     """
     out = Path(recipe.output_dir)
+    check_parent(out, "output_dir")
     if out.exists() and not out.is_dir():
         raise AlignError(f"output_dir {out} is a file. Give the run a folder path.")
     entries = {p.name for p in out.iterdir()} - {RESOLVED_FILE} if out.is_dir() else set()
