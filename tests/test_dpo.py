@@ -15,6 +15,7 @@ from transformers import AutoTokenizer, TrainerCallback
 from align.config import load_recipe
 from align.methods import dpo
 from align.models.tiny import resolve
+from align.runs.outputs import prepare_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,6 +104,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     dpo.run(straight)
 
     interrupted = load_recipe(smoke, [*overrides, f"output_dir={tmp_path / 'resumed'}"])
+    prepare_run(interrupted)
     trainer = dpo.build_trainer(interrupted)
     trainer.add_callback(_StopAt(3))
     trainer.train()

@@ -140,33 +140,3 @@ def test_eval_rm_suite_average_and_required_sets(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval-rm", "--model", "tiny://llama-rm"]) == 2
     assert "--suite ultrarm-paper" in capsys.readouterr().err
-
-
-def test_hub_loading_arguments_and_parquet_fallback(monkeypatch):
-    """Offline: the hub calls each set makes, and the retry on the Parquet export for script datasets."""
-    import datasets
-
-    from align.rm.eval_sets import load_rows
-
-    calls = []
-
-    def fake_load(path, **kwargs):
-        calls.append((path, kwargs))
-        if path.startswith("openai/") and "revision" not in kwargs:
-            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[1]}.py")
-        return path
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    for key in SUITES["ultrarm-paper"]:
-        assert load_rows(EVAL_SETS[key]) == EVAL_SETS[key].path
-    assert calls == [
-        ("Anthropic/hh-rlhf", {"split": "test", "data_dir": "helpful-base"}),
-        ("openai/webgpt_comparisons", {"split": "train"}),
-        ("openai/webgpt_comparisons", {"split": "train", "revision": "refs/convert/parquet"}),
-        ("openai/summarize_from_feedback", {"split": "validation", "name": "comparisons"}),
-        (
-            "openai/summarize_from_feedback",
-            {"split": "validation", "revision": "refs/convert/parquet", "name": "comparisons"},
-        ),
-        ("stanfordnlp/SHP", {"split": "test"}),
-    ]

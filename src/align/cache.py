@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from align.publish import staging_dir
 
 
 def cache_root() -> Path:
@@ -23,12 +23,8 @@ def build_once(target: Path, marker: str, build: Callable[[Path], None]) -> Path
     """`target`, after `build(folder)` has filled it, unless `target/marker` already exists."""
     if (target / marker).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
+    with staging_dir(target) as tmp:
         build(tmp)
         with contextlib.suppress(OSError):  # another process finished first: its copy is identical
             tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

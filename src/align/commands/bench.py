@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from align.bench.ppo import run_ppo_bench
     from align.bench.run import BenchSettings, append_jsonl, run_bench, summary
+    from align.publish import check_jsonl_log
 
     if args.steps < 1 or args.batch_size < 1 or args.seq_len < 2 or not 0 <= args.len_spread < 1:
         raise AlignError(
@@ -78,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
         raise AlignError(
             "--liger needs the liger-kernel package, which is not installed: pip install liger-kernel."
         )
+    check_jsonl_log(args.output)
     modes = ["align", "trl-defaults"] if args.mode == "both" else [args.mode]
     records = []
     for mode in modes:

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--order-by-margin", action="store_true", help="Order train pairs easy to hard.")
     p.add_argument("--num-proc", type=positive_int, default=1, help="Worker processes (output is identical).")
     p.add_argument("--revision", help="Hub revision of the input (a commit, for reproducibility).")
+    p.add_argument("--overwrite", action="store_true", help="Replace align's earlier output at --output.")
     p.set_defaults(func=main)
 
 
@@ -70,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
     from align.config.recipe import BinarizeConfig
     from align.data.binarize import binarize
     from align.data.loader import local_path
+    from align.publish import check_output_dir, publish_dir
 
     try:
         cfg = BinarizeConfig(
@@ -88,8 +90,13 @@ def main(args: argparse.Namespace) -> int:
         )
         raise AlignError(f"Invalid binarize options: {problems}.") from None
     local_path(args.input, "--input")
+    check_output_dir(args.output, args.overwrite, "--output")
     start = time.perf_counter()
-    report = binarize(args.input, cfg, args.output, num_proc=args.num_proc, revision=args.revision)
+    report = publish_dir(
+        args.output,
+        lambda folder: binarize(args.input, cfg, folder, num_proc=args.num_proc, revision=args.revision),
+        args.overwrite,
+    )
     print(summary(report))
     print(f"wrote {args.output} in {time.perf_counter() - start:.1f}s")
     return 0

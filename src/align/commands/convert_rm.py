@@ -16,14 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("src", help="Hub id or local directory of the reward model.")
     p.add_argument("dst", help="Output directory.")
     p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
+    p.add_argument("--overwrite", action="store_true", help="Replace a model align converted earlier at DST.")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from align.paths import model_path
+    from align.publish import check_output_dir, publish_dir
     from align.rm.load import convert
 
     model_path(args.src, "convert-rm SRC")
-
-    print(f"align: wrote {convert(args.src, args.dst, args.dtype)}")
+    check_output_dir(args.dst, args.overwrite, "DST")
+    publish_dir(args.dst, lambda folder: convert(args.src, folder, args.dtype), args.overwrite, "DST")
+    print(f"align: wrote {args.dst}")
     return 0

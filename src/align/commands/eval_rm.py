@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Read each suite set's small bundled sample file instead of the hub (an offline pipeline check).",
     )
     p.add_argument("--output", type=Path, help="Directory for eval_rm.json and per-pair rewards.")
+    p.add_argument("--overwrite", action="store_true", help="Replace align's earlier output at --output.")
     p.set_defaults(func=main)
 
 
@@ -43,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
     from align.data.preferences import train_file
     from align.errors import AlignError
     from align.paths import data_file, hub_repo, model_path
+    from align.publish import check_output_dir, publish_dir
     from align.rm.eval_sets import EVAL_SETS, binarized_pairs, suite_pairs
     from align.rm.evaluate import PairSet, evaluate, format_table
 
@@ -55,6 +57,8 @@ def main(args: argparse.Namespace) -> int:
             train_file(source, args.split)
     for key in [] if args.samples else SUITES.get(args.suite, []):
         hub_repo(EVAL_SETS[key].path, f"--suite {args.suite} (set {key})", "dataset")
+    if args.output:
+        check_output_dir(args.output, args.overwrite, "--output")
     sets = []  # all data is read before the model loads, so a bad set fails fast
     for key in SUITES.get(args.suite, []):
         eval_set = EVAL_SETS[key]
@@ -66,9 +70,13 @@ def main(args: argparse.Namespace) -> int:
         key = Path(path.rstrip("/")).stem
         sets.append(PairSet(key, key, f"{path} ({args.split})", pairs, skipped))
     model, tokenizer, template, system_prompt = load(args)
-    results = evaluate(
-        model, tokenizer, sets, template, args.batch_size, args.append_eos, args.output, system_prompt
-    )
+
+    def run(folder: Path | None) -> dict:
+        return evaluate(
+            model, tokenizer, sets, template, args.batch_size, args.append_eos, folder, system_prompt
+        )
+
+    results = publish_dir(args.output, run, args.overwrite) if args.output else run(None)
     print(f"# {args.model}, template {template!r}")
     print(format_table(results))
     if args.output:

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     p.add_argument("--input", required=True, type=Path, help="JSONL file to score.")
     p.add_argument("--output", required=True, type=Path, help="Where to write the scored JSONL.")
+    p.add_argument("--overwrite", action="store_true", help="Replace --output if it exists.")
     p.set_defaults(func=main)
 
 
@@ -61,13 +62,18 @@ def load(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> int:
     from align.jsonl import write_jsonl
+    from align.publish import check_output_file, staged_file
     from align.rm.scoring import read_rows, score_rows
 
+    check_output_file(args.output, args.overwrite)
     rows, items = read_rows(args.input)  # a bad row fails here, before minutes of model loading
     model, tokenizer, template, system_prompt = load(args)
-    scored = score_rows(
-        model, tokenizer, rows, items, template, args.batch_size, args.append_eos, system_prompt
-    )
-    write_jsonl(args.output, scored)
+    with staged_file(args.output) as tmp:
+        write_jsonl(
+            tmp,
+            score_rows(
+                model, tokenizer, rows, items, template, args.batch_size, args.append_eos, system_prompt
+            ),
+        )
     print(f"align: scored {len(rows)} rows with template {template!r} -> {args.output}")
     return 0

@@ -21,6 +21,7 @@ from align.paths import check_utf8
 
 Origins = dict[tuple[str, ...], str]
 CLI = "the command line"
+RESOLVED_FILE = "recipe.resolved.yaml"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -216,6 +217,6 @@ def write_resolved(recipe: Recipe, output_dir: str | Path) -> Path:
     """Write the fully merged recipe next to the run's outputs so the run can be repeated."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / "recipe.resolved.yaml"
+    target = out / RESOLVED_FILE
     target.write_text(yaml.safe_dump(resolved_dict(recipe), sort_keys=False))
     return target

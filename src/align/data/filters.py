@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from align.data.hub import load_hub
 from align.data.schema import Completion
 from align.data.strategies import Candidate, Pair
 from align.errors import AlignError
@@ -21,7 +22,6 @@ def load_questions(source: str, argument: str = "binarize.decontaminate") -> fro
 
     A local file is JSONL/JSON with a `question` field, or .txt with one question per line.
     """
-    import datasets
 
     from align.inputs import decontamination_source
 
@@ -30,7 +30,7 @@ def load_questions(source: str, argument: str = "binarize.decontaminate") -> fro
         return frozenset(
             q
             for config in ("generation", "multiple_choice")
-            for q in datasets.load_dataset(TRUTHFULQA_HUB, config, split="validation")["question"]
+            for q in load_hub(TRUTHFULQA_HUB, "validation", config=config)["question"]
         )
     what = "TruthfulQA questions"
     if path.suffix == ".txt":

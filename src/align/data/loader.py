@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from align.data.hub import load_hub
 from align.data.schema import REQUIRED_FIELDS
 from align.errors import AlignError
 from align.paths import check_not_empty, check_utf8, data_file, load_files
@@ -107,7 +108,7 @@ def load_raw(path: str, revision: str | None = None, argument: str = "data.path"
     local = local_path(path, argument)
     if local is None:
         revision = hub_revision(path, revision)
-        ds = datasets.load_dataset(path, revision=revision, split="train")
+        ds = load_hub(path, "train", revision)
         _check_columns(f"Hub dataset {path}", ds.column_names)
         return RawData(ds, encoded=False, name=f"{path}@{revision}" if revision else path)
     name = f"Input file {local}"

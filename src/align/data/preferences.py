@@ -23,6 +23,7 @@ from align.cache import build_once, cache_root
 from align.config.recipe import DataConfig
 from align.data.argilla import to_pairs
 from align.data.binarize import CODE_VERSION, TEST, TRAIN, binarize
+from align.data.hub import load_hub
 from align.data.loader import file_digest, input_identity
 from align.data.samples import resolve
 from align.errors import AlignError
@@ -87,9 +88,7 @@ def _load_hub(data: DataConfig) -> datasets.DatasetDict:
     import datasets
 
     splits = {"train": data.train_split, **({"test": data.test_split} if data.test_split else {})}
-    return datasets.DatasetDict(
-        {k: datasets.load_dataset(data.path, revision=data.revision, split=v) for k, v in splits.items()}
-    )
+    return datasets.DatasetDict({k: load_hub(data.path, v, data.revision) for k, v in splits.items()})
 
 
 def _subsample(ds: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:

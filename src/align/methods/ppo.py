@@ -25,7 +25,13 @@ from align.methods.trainer_args import build_trainer_args, last_checkpoint
 from align.methods.training import report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
-from align.runs.outputs import METRICS_FILE, MetricsCallback, prepare_run, read_metrics
+from align.runs.outputs import (
+    METRICS_FILE,
+    MetricsCallback,
+    prepare_run,
+    read_metrics,
+    tensorboard_into_output_dir,
+)
 
 PLOTS = {
     "mean reward": ["objective/scores", "objective/rlhf_reward"],
@@ -226,12 +232,14 @@ def run(recipe: Recipe) -> dict[str, Any]:
     if recipe.method.resume and last_checkpoint(recipe.output_dir):
         raise AlignError(
             f"{recipe.output_dir} holds checkpoints of an earlier run, and TRL's experimental PPOTrainer cannot "
-            "resume. Start over with method.resume=false (the run is repeated from scratch) or use another output_dir."
+            "resume. Start over with method.resume=false (the earlier run is renamed, nothing is deleted) or use another "
+            "output_dir."
         )
     out = prepare_run(recipe)
     for stale in (METRICS_FILE, SAMPLES_FILE):  # PPO never resumes: outputs of an earlier run would mix in
         (out / stale).unlink(missing_ok=True)
     trainer, prompts = build_trainer(recipe)
+    tensorboard_into_output_dir(trainer)
     before = _mean_reward(trainer.generate_completions())
     trainer.train()
     after = _mean_reward(trainer.generate_completions())

@@ -2,16 +2,26 @@
 
 evaluate (before) -> train, resuming from the newest checkpoint -> evaluate (after) -> save ->
 summary.json, model card, printed summary -> optional push to the hub.
+
+A resumed run reports the whole run: the `before/*` figures of its first part (logged at step
+0 in metrics.jsonl) and the training loss over every step, not only the steps since the resume.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from align.config.recipe import Recipe
 from align.methods.trainer_args import last_checkpoint
-from align.runs.outputs import MetricsCallback, write_model_card
+from align.runs.outputs import (
+    MetricsCallback,
+    keep_metrics_until,
+    read_metrics,
+    tensorboard_into_output_dir,
+    write_model_card,
+)
 
 
 def _evaluate(trainer: Any, label: str, keys: tuple[str, ...]) -> dict[str, float]:
@@ -19,6 +29,32 @@ def _evaluate(trainer: Any, label: str, keys: tuple[str, ...]) -> dict[str, floa
     trainer.evaluate()
     logs = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, MetricsCallback)).last_logs
     return {f"{label}/{k}": logs[f"eval_{k}"] for k in keys if f"eval_{k}" in logs}
+
+
+def _earlier_before(out: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """The before-training evaluation of the run's first part: its eval row at step 0."""
+    rows = [r for r in read_metrics(out) if r["step"] == 0 and any(k.startswith("eval_") for k in r)]
+    return {f"before/{k}": rows[0][f"eval_{k}"] for k in keys if rows and f"eval_{k}" in rows[0]}
+
+
+def _finished(checkpoint: str) -> bool:
+    """Whether the checkpoint is the run's last step (transformers would train one step more from it)."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return state["global_step"] >= state["max_steps"]
+
+
+def whole_run_loss(rows: list[dict[str, Any]], start_step: int, end_step: int, session_loss: float) -> float:
+    """Mean training loss per step over the whole run.
+
+    `session_loss` is the trainer's mean over steps start_step+1..end_step; the steps before come
+    from the `loss` rows logged up to start_step (each the mean since the previous row).
+    """
+    total, last = 0.0, 0
+    for row in sorted((r for r in rows if "loss" in r and r["step"] <= start_step), key=lambda r: r["step"]):
+        total += row["loss"] * (row["step"] - last)
+        last = row["step"]
+    steps = last + end_step - start_step
+    return (total + session_loss * (end_step - start_step)) / steps if steps else session_loss
 
 
 def train_and_report(
@@ -30,8 +66,19 @@ def train_and_report(
     """
     out = recipe.output_dir
     has_eval = trainer.eval_dataset is not None
+    tensorboard_into_output_dir(trainer)
     checkpoint = last_checkpoint(out) if recipe.method.resume else None
-    before = _evaluate(trainer, "before", summary_keys) if has_eval and checkpoint is None else {}
+    start_step = int(Path(checkpoint).name.rpartition("-")[2]) if checkpoint else 0
+    if checkpoint and _finished(checkpoint) and (Path(out) / "summary.json").is_file():
+        print(f"align: {out} holds this recipe's finished run ({start_step} steps); nothing to train.")
+        print("align: to train it again, set method.resume=false (the earlier run is kept, renamed).")
+        return json.loads((Path(out) / "summary.json").read_text())
+    if trainer.is_world_process_zero():  # rows logged after the checkpoint belong to lost work
+        keep_metrics_until(out, start_step if checkpoint else None)
+    if checkpoint is None:
+        before = _evaluate(trainer, "before", summary_keys) if has_eval else {}
+    else:
+        before = _earlier_before(out, summary_keys)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     after = _evaluate(trainer, "after", summary_keys) if has_eval else {}
     trainer.save_model(out)
@@ -41,7 +88,7 @@ def train_and_report(
         "train_pairs": len(trainer.train_dataset),
         "eval_pairs": len(trainer.eval_dataset) if has_eval else 0,
         "optimizer_steps": result.global_step,
-        "train_loss": result.training_loss,
+        "train_loss": whole_run_loss(read_metrics(out), start_step, result.global_step, result.training_loss),
         "resumed_from": checkpoint,
         **before,
         **after,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from align.config.recipe import DataConfig
+from align.data.hub import load_hub
 from align.data.samples import resolve
 from align.errors import AlignError
 from align.rm.scoring import RowError, read_jsonl, row_items
@@ -94,6 +95,7 @@ class EvalSet:
     path: str
     split: str
     to_pair: Callable[[dict], Pair | None]
+    config: str | None = None
     load_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,7 +112,7 @@ EVAL_SETS = {
             "Anthropic/hh-rlhf",
             "test",
             hh_pair,
-            {"data_dir": "helpful-base"},
+            load_kwargs={"data_dir": "helpful-base"},
         ),
         EvalSet("webgpt_comparisons", "OpenAI WebGPT", "openai/webgpt_comparisons", "train", webgpt_pair),
         EvalSet(
@@ -119,7 +121,7 @@ EVAL_SETS = {
             "openai/summarize_from_feedback",
             "validation",
             summarize_pair,
-            {"name": "comparisons"},
+            "comparisons",
         ),
         EvalSet("shp", "Stanford SHP", "stanfordnlp/SHP", "test", shp_pair),
     ]
@@ -156,14 +158,8 @@ def load_rows(eval_set: EvalSet, local: bool = False):
 
     if local:
         return datasets.load_dataset("json", data_files=resolve(eval_set.sample), split="train")
-    try:
-        return datasets.load_dataset(eval_set.path, split=eval_set.split, **eval_set.load_kwargs)
-    except RuntimeError as exc:  # WebGPT and summarize-from-feedback shipped as loading scripts,
-        if "scripts are no longer supported" not in str(exc):  # which datasets >= 4 does not run:
-            raise  # read the Parquet export the hub makes of every dataset instead
-        return datasets.load_dataset(
-            eval_set.path, split=eval_set.split, revision="refs/convert/parquet", **eval_set.load_kwargs
-        )
+    # WebGPT and summarize-from-feedback are loading scripts: load_hub reads their Parquet export
+    return load_hub(eval_set.path, eval_set.split, config=eval_set.config, **eval_set.load_kwargs)
 
 
 def take_pairs(

@@ -19,20 +19,47 @@ from transformers import TrainerCallback
 
 from align.config.loader import resolved_dict, write_resolved
 from align.config.recipe import Recipe
-from align.jsonl import read_jsonl
+from align.jsonl import read_jsonl, write_jsonl
+from align.runs.rundir import claim_run_dir, is_main_process
 
 METRICS_FILE = "metrics.jsonl"
 
 
 def prepare_run(recipe: Recipe) -> Path:
+    """Claim output_dir for this recipe (align.runs.rundir) and record the recipe there, on the main process."""
     out = Path(recipe.output_dir)
-    write_resolved(recipe, out)
+    if is_main_process():
+        claim_run_dir(recipe)
+        write_resolved(recipe, out)
     return out
 
 
 def read_metrics(output_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(output_dir) / METRICS_FILE
     return read_jsonl(path) if path.is_file() else []
+
+
+def tensorboard_into_output_dir(trainer: Any) -> None:
+    """Give TensorBoard its folder (output_dir/runs/TIME_HOST) before anything is logged.
+
+    transformers sets it only when training begins; a writer opened earlier, by the evaluation
+    before training, would otherwise write every curve to ./runs of the current directory.
+    """
+    from transformers.integrations import TensorBoardCallback
+    from transformers.integrations.integration_utils import default_logdir
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+            callback.logging_dir = str(Path(trainer.args.output_dir) / default_logdir())
+
+
+def keep_metrics_until(output_dir: str | Path, step: int | None) -> None:
+    """Drop metrics.jsonl rows logged after `step` (all of them for None): a run restarting there relogs them."""
+    path = Path(output_dir) / METRICS_FILE
+    if not path.is_file():
+        return
+    kept = [] if step is None else [r for r in read_metrics(output_dir) if r["step"] <= step]
+    write_jsonl(path, kept)
 
 
 class MetricsCallback(TrainerCallback):
