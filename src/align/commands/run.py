@@ -6,7 +6,7 @@ import argparse
 import subprocess
 
 from align.config import load_recipe
-from align.launch import accelerate_command, describe, under_launcher
+from align.launch import accelerate_command, check_launched_rank, describe, launch_env, under_launcher
 from align.methods import runner
 
 
@@ -23,7 +23,8 @@ def main(args: argparse.Namespace) -> int:
     if recipe.launch.num_processes > 1 and not under_launcher():
         cmd = accelerate_command(recipe, args.recipe, args.overrides)
         print(f"align: launching {recipe.launch.num_processes} processes: {describe(cmd)}", flush=True)
-        return 0 if args.dry_run else subprocess.call(cmd)
+        return 0 if args.dry_run else subprocess.call(cmd, env=launch_env(recipe))
+    check_launched_rank(recipe)
     if args.dry_run:
         print(f"align: would run {recipe.name} ({recipe.method.name}) in this process")
         return 0
