@@ -91,7 +91,7 @@ def check_launched_rank(recipe: Recipe) -> None:
         )
 
 
-def _distributed_type(config_file: str | None) -> str | None:
+def distributed_type(config_file: str | None) -> str | None:
     """`distributed_type` of an accelerate config file (None without a file)."""
     if not config_file:
         return None
@@ -118,7 +118,7 @@ def accelerate_command(recipe: Recipe, recipe_path: str, overrides: list[str]) -
                 "(paths are relative to the directory you run align from)."
             )
         cmd += ["--config_file", str(config)]
-    kind = _distributed_type(launch.config_file)
+    kind = distributed_type(launch.config_file)
     if kind == "NO":
         raise AlignError(
             f"launch.config_file {launch.config_file} runs one process (distributed_type: NO) but "
@@ -134,8 +134,9 @@ def accelerate_command(recipe: Recipe, recipe_path: str, overrides: list[str]) -
             cmd += ["--main_process_ip", launch.main_process_ip]
     if launch.main_process_port:
         cmd += ["--main_process_port", str(launch.main_process_port)]
-    if launch.mixed_precision:
-        cmd += ["--mixed_precision", launch.mixed_precision]
+    from align.precision import mixed_precision  # precision builds on this module
+
+    cmd += ["--mixed_precision", mixed_precision(recipe)]  # the recipe's, never the config file's
     return [*cmd, "-m", "align.cli", "run", recipe_path, *overrides]
 
 

@@ -9,6 +9,7 @@ from align.config.recipe import Recipe, TrainerMethod
 from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.launch import BatchPlan, batch_plan
 from align.memory import estimate
+from align.precision import describe as precision_line
 from align.models.tiny import is_tiny
 
 
@@ -27,6 +28,8 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
     if recipe.data:
         out["data"] = f"{recipe.data.path} ({recipe.data.format})"
     out["processes"] = f"{world} on {recipe.launch.num_machines} machine(s)"
+    if isinstance(recipe.method, TrainerMethod):
+        out["precision"] = precision_line(recipe)
     if isinstance(recipe.method, TrainerMethod):
         bp = batch_plan(recipe, world)
         out["batch"] = (

@@ -8,6 +8,7 @@ import subprocess
 from align.config import load_recipe
 from align.launch import accelerate_command, check_launched_rank, describe, launch_env, under_launcher
 from align.methods import runner
+from align.precision import apply_mixed_precision
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,5 +29,6 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"align: would run {recipe.name} ({recipe.method.name}) in this process")
         return 0
+    apply_mixed_precision(recipe)
     runner(recipe.method.name).run(recipe)
     return 0

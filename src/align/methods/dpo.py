@@ -16,6 +16,7 @@ from align.errors import AlignError
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
+from align.precision import trained_model_config, upcast_adapters
 from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
@@ -122,11 +123,12 @@ def build_trainer(recipe: Recipe) -> Any:
 
     peft_config = lora_config(recipe.model)
     args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
-    model = load_causal_lm(recipe.model)
+    weights = trained_model_config(recipe)
+    model = load_causal_lm(weights)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
     trainer = trainer_class()(
         model=model,
-        ref_model=load_causal_lm(recipe.model) if needs_ref else None,
+        ref_model=load_causal_lm(weights) if needs_ref else None,
         args=args,
         train_dataset=train,
         eval_dataset=test,
@@ -134,6 +136,7 @@ def build_trainer(recipe: Recipe) -> Any:
         peft_config=peft_config,
         callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
     )
+    upcast_adapters(recipe, trainer.model)
     if args.train_sampling_strategy == "group_by_length":
         add_pair_length(trainer)
     return trainer
