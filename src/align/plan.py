@@ -9,8 +9,8 @@ from align.config.recipe import Recipe, TrainerMethod
 from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.launch import BatchPlan, batch_plan
 from align.memory import estimate
-from align.precision import describe as precision_line
 from align.models.tiny import is_tiny
+from align.precision import describe as precision_line
 
 
 def _local(path: str) -> bool:

@@ -64,7 +64,9 @@ def engine(recipe: Recipe) -> str:
         return "ddp" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "single"
     if recipe.launch.num_processes == 1:
         return "single"
-    return {"DEEPSPEED": "deepspeed", "FSDP": "fsdp"}.get(distributed_type(recipe.launch.config_file) or "", "ddp")
+    return {"DEEPSPEED": "deepspeed", "FSDP": "fsdp"}.get(
+        distributed_type(recipe.launch.config_file) or "", "ddp"
+    )
 
 
 def keeps_masters(recipe: Recipe) -> bool:
