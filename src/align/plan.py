@@ -62,7 +62,7 @@ def _steps(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
     if trainer.get("max_steps", -1) > 0:
         out["optimizer steps"] = str(trainer["max_steps"])
     elif rows is not None:
-        per_epoch = max(math.ceil(math.ceil(rows / (bp.per_device * bp.world_size)) / bp.grad_accum), 1)
+        per_epoch = max(rows // bp.global_batch, 1)  # full global batches only (align.methods.batches)
         out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
     else:
         out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"

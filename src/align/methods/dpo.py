@@ -13,6 +13,7 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.methods.batches import EvalPairsOnce, FullGlobalBatches
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
@@ -74,7 +75,8 @@ def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -
 
 
 def trainer_class() -> type:
-    """DPOTrainer, plus length bucketing when `train_sampling_strategy: group_by_length`.
+    """DPOTrainer with full global batches and eval pairs counted once (align.methods.batches), plus
+    length bucketing when `train_sampling_strategy: group_by_length`.
 
     transformers groups by a `length` column, but DPOTrainer keeps only its token-id columns
     when it builds the sampler; this is the one place align reaches into that (guarded by
@@ -82,7 +84,7 @@ def trainer_class() -> type:
     """
     from trl import DPOTrainer
 
-    class LengthAwareDPOTrainer(DPOTrainer):
+    class LengthAwareDPOTrainer(FullGlobalBatches, EvalPairsOnce, DPOTrainer):
         def _set_signature_columns_if_needed(self) -> None:
             super()._set_signature_columns_if_needed()
             if self.args.train_sampling_strategy == "group_by_length":

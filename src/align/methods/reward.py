@@ -13,6 +13,7 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.methods.batches import FullGlobalBatches
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
 from align.models.loading import load_tokenizer, lora_config
@@ -92,7 +93,11 @@ def build_trainer(recipe: Recipe) -> Any:
     args = build_trainer_args(recipe, RewardConfig, has_eval=test is not None)
     model = load_reward_base(trained_model_config(recipe))
     setattr(model.config, TEMPLATE_ATTR, template)  # `align score` and eval-rm default to it
-    trainer = RewardTrainer(
+
+    class FullBatchRewardTrainer(FullGlobalBatches, RewardTrainer):
+        """RewardTrainer whose every optimizer step is a full global batch (align.methods.batches)."""
+
+    trainer = FullBatchRewardTrainer(
         model=model,
         args=args,
         train_dataset=prepared["train"],
