@@ -145,5 +145,19 @@ def launch_env(recipe: Recipe) -> dict[str, str]:
     return {**os.environ, LAUNCHED_ENV: str(recipe.launch.num_processes)}
 
 
+def end_distributed() -> None:
+    """Tear the process group down before the interpreter exits.
+
+    Left to interpreter shutdown, gloo's worker threads can still be alive when their owners are
+    destroyed, and the process aborts (`terminate called without an active exception`) after a
+    finished run. A barrier first, so no process leaves while another still talks to it.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def describe(cmd: list[str]) -> str:
     return " ".join(shlex.quote(c) for c in cmd)

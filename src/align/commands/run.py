@@ -6,7 +6,14 @@ import argparse
 import subprocess
 
 from align.config import load_recipe
-from align.launch import accelerate_command, check_launched_rank, describe, launch_env, under_launcher
+from align.launch import (
+    accelerate_command,
+    check_launched_rank,
+    describe,
+    end_distributed,
+    launch_env,
+    under_launcher,
+)
 from align.methods import runner
 from align.precision import apply_mixed_precision
 
@@ -31,4 +38,5 @@ def main(args: argparse.Namespace) -> int:
         return 0
     apply_mixed_precision(recipe)
     runner(recipe.method.name).run(recipe)
+    end_distributed()
     return 0
