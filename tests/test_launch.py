@@ -85,3 +85,15 @@ def test_a_launched_process_without_ranks_is_an_error(monkeypatch, capsys):
     monkeypatch.setenv("ALIGN_LAUNCHED", "2")
     assert main(["run", SMOKE, "launch.num_processes=2", "--dry-run"]) == 2
     assert "started with WORLD_SIZE=None" in capsys.readouterr().err
+
+
+def test_fsdp_on_a_machine_without_gpus_is_refused_before_launching(monkeypatch):
+    """accelerate 1.15's FSDP plugin raises 'no available devices' on CPU; align says so up front."""
+    import torch
+
+    monkeypatch.chdir(REPO)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: FSDP is allowed")
+    overrides = ["launch.num_processes=2", "launch.config_file=configs/accelerate/fsdp.yaml"]
+    with pytest.raises(AlignError, match="FSDP, which needs GPUs"):
+        accelerate_command(load_recipe(SMOKE, overrides), SMOKE, overrides)

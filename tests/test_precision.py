@@ -21,7 +21,7 @@ def _flag(cmd: list[str], name: str) -> str:
     return cmd[cmd.index(name) + 1]
 
 
-@pytest.mark.parametrize("config", ["multi_gpu", "zero3", "fsdp"])
+@pytest.mark.parametrize("config", ["multi_gpu", "zero2", "zero3", "zero3_offload"])
 def test_the_recipe_precision_is_passed_over_the_config_files(tiny_cpu, config):
     """Every accelerate file says bf16; an fp32 recipe must still launch in fp32, a bf16 one in bf16."""
     overrides = ["launch.num_processes=2", f"launch.config_file=configs/accelerate/{config}.yaml"]

@@ -125,6 +125,12 @@ def accelerate_command(recipe: Recipe, recipe_path: str, overrides: list[str]) -
             f"launch.num_processes={launch.num_processes}. Use configs/accelerate/multi_gpu.yaml (DDP), a "
             "DeepSpeed or FSDP config, or set launch.num_processes=1."
         )
+    if kind == "FSDP" and not has_accelerator():
+        raise AlignError(
+            f"launch.config_file {launch.config_file} asks for FSDP, which needs GPUs: accelerate's FSDP plugin "
+            "stops on a machine without one ('There are currently no available devices found'). On CPU use "
+            "configs/accelerate/multi_gpu.yaml (DDP) or a DeepSpeed config (zero2, zero3, zero3_offload)."
+        )
     if kind is None:
         cmd += ["--multi_gpu"]
     cmd += ["--num_processes", str(launch.num_processes), "--num_machines", str(launch.num_machines)]
@@ -138,6 +144,13 @@ def accelerate_command(recipe: Recipe, recipe_path: str, overrides: list[str]) -
 
     cmd += ["--mixed_precision", mixed_precision(recipe)]  # the recipe's, never the config file's
     return [*cmd, "-m", "align.cli", "run", recipe_path, *overrides]
+
+
+def has_accelerator() -> bool:
+    """A GPU (CUDA or XPU) is visible to this process."""
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
 def launch_env(recipe: Recipe) -> dict[str, str]:
