@@ -161,9 +161,11 @@ def launch_env(recipe: Recipe) -> dict[str, str]:
 def end_distributed() -> None:
     """Tear the process group down before the interpreter exits.
 
-    Left to interpreter shutdown, gloo's worker threads can still be alive when their owners are
-    destroyed, and the process aborts (`terminate called without an active exception`) after a
-    finished run. A barrier first, so no process leaves while another still talks to it.
+    Left to interpreter shutdown, gloo's C++ worker threads can still hold work objects whose
+    tensors reference Python objects; freeing them while the interpreter is finalizing aborts the
+    process (`terminate called without an active exception`) after a finished run, now and then
+    (pytorch/pytorch#190489; #179291 explains the mechanism, and torch does not register this
+    teardown itself). A barrier first, so no process leaves while another still talks to it.
     """
     import torch.distributed as dist
 
