@@ -12,8 +12,9 @@ Evaluation counts every held-out pair once: the Trainer's eval loss already uses
 `gather_for_metrics`, which removes the repeated pairs of a padded last batch. DPOTrainer gathers
 its per-pair eval metrics (rewards, accuracy, margins, log-probs) with `gather`, which keeps them,
 so during DPO evaluation align routes those gathers through the same de-duplication. TRL's logged
-metrics are means of per-batch means: they equal one process's exactly when the held-out set fits
-one global eval batch, and otherwise differ only in how the last batch is weighted. RewardTrainer
+metrics are means of per-batch means, and its token-weighted ones (logits, token accuracy) weight
+tokens within a batch: they equal one process's exactly when the global eval batch
+(per_device_eval_batch_size x processes) is the same, e.g. 48 on one process and 24 on two. RewardTrainer
 averages per-process means (accuracy, margin), so its extra metrics on a padded last batch stay
 TRL's; its eval loss is exact.
 """
