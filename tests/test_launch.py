@@ -46,3 +46,54 @@ def test_missing_accelerate_config_is_a_user_error(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # configs/ is not here
     with pytest.raises(AlignError, match="launch.config_file .* does not exist"):
         accelerate_command(load_recipe(REPO / ZEPHYR), ZEPHYR, [])
+
+
+SMOKE = "recipes/smoke/dpo-full.yaml"
+
+
+def test_without_config_file_the_rank_giving_launcher_is_requested(monkeypatch):
+    """accelerate picks its simple launcher (no ranks) on a GPU-less machine unless told otherwise."""
+    monkeypatch.chdir(REPO)
+    cmd = accelerate_command(load_recipe(SMOKE, ["launch.num_processes=2"]), SMOKE, [])
+    assert "--multi_gpu" in cmd and "--config_file" not in cmd
+
+
+def test_a_one_process_accelerate_config_with_several_processes_is_refused(monkeypatch):
+    monkeypatch.chdir(REPO)
+    overrides = ["launch.num_processes=2", "launch.config_file=configs/accelerate/single_gpu.yaml"]
+    with pytest.raises(AlignError, match="distributed_type: NO"):
+        accelerate_command(load_recipe(SMOKE, overrides), SMOKE, overrides)
+
+
+@pytest.mark.parametrize("rank_var", ["ALIGN_LAUNCHED", "WORLD_SIZE", "RANK", "LOCAL_RANK"])
+def test_a_launched_process_never_launches_again(monkeypatch, capsys, rank_var):
+    monkeypatch.chdir(REPO)
+    for var in ("ALIGN_LAUNCHED", "WORLD_SIZE", "RANK", "LOCAL_RANK", "ACCELERATE_LAUNCH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(rank_var, "2")
+    if rank_var == "ALIGN_LAUNCHED":
+        monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["run", SMOKE, "launch.num_processes=2", "--dry-run"]) == 0
+    assert "in this process" in capsys.readouterr().out
+
+
+def test_a_launched_process_without_ranks_is_an_error(monkeypatch, capsys):
+    """What accelerate's simple launcher would have started: align's marker but no WORLD_SIZE."""
+    monkeypatch.chdir(REPO)
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ALIGN_LAUNCHED", "2")
+    assert main(["run", SMOKE, "launch.num_processes=2", "--dry-run"]) == 2
+    assert "started with WORLD_SIZE=None" in capsys.readouterr().err
+
+
+def test_fsdp_on_a_machine_without_gpus_is_refused_before_launching(monkeypatch):
+    """accelerate 1.15's FSDP plugin raises 'no available devices' on CPU; align says so up front."""
+    import torch
+
+    monkeypatch.chdir(REPO)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: FSDP is allowed")
+    overrides = ["launch.num_processes=2", "launch.config_file=configs/accelerate/fsdp.yaml"]
+    with pytest.raises(AlignError, match="FSDP, which needs GPUs"):
+        accelerate_command(load_recipe(SMOKE, overrides), SMOKE, overrides)

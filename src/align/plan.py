@@ -10,6 +10,7 @@ from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.launch import BatchPlan, batch_plan
 from align.memory import estimate
 from align.models.tiny import is_tiny
+from align.precision import describe as precision_line
 
 
 def _local(path: str) -> bool:
@@ -30,6 +31,8 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
     if recipe.data:
         out["data"] = _data(recipe)
     out["processes"] = f"{world} on {recipe.launch.num_machines} machine(s)"
+    if isinstance(recipe.method, TrainerMethod):
+        out["precision"] = precision_line(recipe)
     if isinstance(recipe.method, TrainerMethod):
         bp = batch_plan(recipe, world)
         out["batch"] = (
@@ -62,7 +65,7 @@ def _steps(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
     if trainer.get("max_steps", -1) > 0:
         out["optimizer steps"] = str(trainer["max_steps"])
     elif rows is not None:
-        per_epoch = max(math.ceil(math.ceil(rows / (bp.per_device * bp.world_size)) / bp.grad_accum), 1)
+        per_epoch = max(rows // bp.global_batch, 1)  # full global batches only (align.methods.batches)
         out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
     else:
         out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"

@@ -7,8 +7,16 @@ import subprocess
 
 from align.config import load_recipe
 from align.inputs import check_inputs
-from align.launch import accelerate_command, describe, under_launcher
+from align.launch import (
+    accelerate_command,
+    check_launched_rank,
+    describe,
+    end_distributed,
+    launch_env,
+    under_launcher,
+)
 from align.methods import runner
+from align.precision import apply_mixed_precision
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +35,12 @@ def main(args: argparse.Namespace) -> int:
     if recipe.launch.num_processes > 1 and not under_launcher():
         cmd = accelerate_command(recipe, args.recipe, args.overrides)
         print(f"align: launching {recipe.launch.num_processes} processes: {describe(cmd)}", flush=True)
-        return 0 if args.dry_run else subprocess.call(cmd)
+        return 0 if args.dry_run else subprocess.call(cmd, env=launch_env(recipe))
+    check_launched_rank(recipe)
     if args.dry_run:
         print(f"align: would run {recipe.name} ({recipe.method.name}) in this process")
         return 0
+    apply_mixed_precision(recipe)
     runner(recipe.method.name).run(recipe)
+    end_distributed()
     return 0

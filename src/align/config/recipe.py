@@ -441,7 +441,16 @@ class LaunchConfig(Section):
     main_process_ip: str | None = None
     main_process_port: int | None = Field(None, ge=1, le=65535)
     config_file: str | None = Field(None, description="An accelerate config from configs/accelerate/.")
-    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = Field(
+        None,
+        description="Optional; must agree with method.trainer.bf16/fp16, which is what align passes to accelerate "
+        "(an accelerate config file's mixed_precision never overrides the recipe).",
+    )
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, v: object) -> object:
+        return "no" if v is False else v  # YAML 1.1 reads a bare `no` as false
 
 
 # --- recipe ---------------------------------------------------------------------------------

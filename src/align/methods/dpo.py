@@ -17,10 +17,12 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.methods.batches import EvalPairsOnce, FullGlobalBatches
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
 from align.models.chat import with_system
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
+from align.precision import trained_model_config, upcast_adapters
 from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
@@ -193,7 +195,8 @@ def pair_rules(recipe: Recipe, tokenizer: Any, max_length: int | None) -> PairRu
 
 
 def trainer_class() -> type:
-    """DPOTrainer, plus length bucketing when `train_sampling_strategy: group_by_length`, plus PairRules.
+    """DPOTrainer with full global batches and eval pairs counted once (align.methods.batches), plus
+    length bucketing when `train_sampling_strategy: group_by_length`, plus PairRules.
 
     transformers groups by a `length` column, but DPOTrainer keeps only its token-id columns
     when it builds the sampler; this is one place align reaches into that (guarded by
@@ -202,7 +205,7 @@ def trainer_class() -> type:
     """
     from trl import DPOTrainer
 
-    class LengthAwareDPOTrainer(DPOTrainer):
+    class LengthAwareDPOTrainer(FullGlobalBatches, EvalPairsOnce, DPOTrainer):
         def __init__(self, *args: Any, pair_rules: PairRules | None = None, **kwargs: Any):
             self.pair_rules = pair_rules  # DPOTrainer.__init__ tokenizes, so this is set first
             super().__init__(*args, **kwargs)
@@ -259,11 +262,12 @@ def build_trainer(recipe: Recipe) -> Any:
 
     peft_config = lora_config(recipe.model)
     args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
-    model = load_causal_lm(recipe.model)
+    weights = trained_model_config(recipe)
+    model = load_causal_lm(weights)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
     trainer = trainer_class()(
         model=model,
-        ref_model=load_causal_lm(recipe.model) if needs_ref else None,
+        ref_model=load_causal_lm(weights) if needs_ref else None,
         args=args,
         train_dataset=train,
         eval_dataset=test,
@@ -272,6 +276,7 @@ def build_trainer(recipe: Recipe) -> Any:
         callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
         pair_rules=pair_rules(recipe, tokenizer, args.max_length),
     )
+    upcast_adapters(recipe, trainer.model)
     if args.train_sampling_strategy == "group_by_length":
         add_pair_length(trainer)
     return trainer

@@ -14,9 +14,11 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.methods.batches import FullGlobalBatches
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
 from align.models.loading import load_tokenizer, lora_config
+from align.precision import trained_model_config, upcast_adapters
 from align.rm.eval_sets import binarized_pair
 from align.rm.load import load_reward_base
 from align.rm.scoring import RowError
@@ -108,10 +110,14 @@ def build_trainer(recipe: Recipe) -> Any:
     }
     test = prepared.get("test")
     args = build_trainer_args(recipe, RewardConfig, has_eval=test is not None)
-    model = load_reward_base(recipe.model)
+    model = load_reward_base(trained_model_config(recipe))
     setattr(model.config, TEMPLATE_ATTR, template)  # `align score` and eval-rm default to it
     setattr(model.config, SYSTEM_ATTR, system_prompt)  # and to this system turn
-    return RewardTrainer(
+
+    class FullBatchRewardTrainer(FullGlobalBatches, RewardTrainer):
+        """RewardTrainer whose every optimizer step is a full global batch (align.methods.batches)."""
+
+    trainer = FullBatchRewardTrainer(
         model=model,
         args=args,
         train_dataset=prepared["train"],
@@ -120,6 +126,8 @@ def build_trainer(recipe: Recipe) -> Any:
         peft_config=lora_config(recipe.model, task_type="SEQ_CLS"),
         callbacks=[MetricsCallback(recipe.output_dir, PLOTS)],
     )
+    upcast_adapters(recipe, trainer.model)
+    return trainer
 
 
 def run(recipe: Recipe) -> dict[str, Any]:

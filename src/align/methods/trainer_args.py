@@ -6,7 +6,7 @@ from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
-from align.launch import batch_plan
+from align.launch import batch_plan, has_accelerator
 
 # Defaults a practitioner expects from a run; any of them can be overridden in method.trainer.
 DEFAULTS: dict[str, Any] = {
@@ -42,7 +42,7 @@ def build_trainer_args(
         "per_device_train_batch_size": plan.per_device,
         "gradient_accumulation_steps": plan.grad_accum,
     }
-    if "use_cpu" not in kwargs and not _has_accelerator():
+    if "use_cpu" not in kwargs and not has_accelerator():
         kwargs["use_cpu"] = True  # transformers refuses to start on a GPU-less machine otherwise
     try:
         return cls(**kwargs)
@@ -51,12 +51,6 @@ def build_trainer_args(
             f"TRL's {cls.__name__} rejected the settings of recipe {recipe.name!r} (method.trainer): {exc} "
             "Fix the field in the recipe or override it with method.trainer.FIELD=VALUE."
         ) from None
-
-
-def _has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
 def last_checkpoint(output_dir: str) -> str | None:

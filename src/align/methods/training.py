@@ -1,6 +1,6 @@
 """The run shape every trainer-backed method shares.
 
-evaluate (before) -> train, resuming from the newest checkpoint -> evaluate (after) -> save ->
+evaluate (before, at step 0 inside train) -> train, resuming from the newest checkpoint -> evaluate (after) -> save ->
 summary.json, model card, printed summary -> optional push to the hub.
 
 A resumed run reports the whole run: the `before/*` figures of its first part (logged at step
@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from align.config.recipe import Recipe
 from align.methods.trainer_args import last_checkpoint
 from align.runs.outputs import (
@@ -24,11 +26,26 @@ from align.runs.outputs import (
 )
 
 
+def _logged(logs: dict[str, Any], label: str, keys: tuple[str, ...]) -> dict[str, float]:
+    return {f"{label}/{k}": logs[f"eval_{k}"] for k in keys if f"eval_{k}" in logs}
+
+
 def _evaluate(trainer: Any, label: str, keys: tuple[str, ...]) -> dict[str, float]:
     """Evaluate and keep `keys`. TRL adds its own metrics (rewards, accuracy) to the logged dict only."""
     trainer.evaluate()
     logs = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, MetricsCallback)).last_logs
-    return {f"{label}/{k}": logs[f"eval_{k}"] for k in keys if f"eval_{k}" in logs}
+    return _logged(logs, label, keys)
+
+
+class _FirstEvalLogs(TrainerCallback):
+    """Keeps the logs of the first evaluation: the one `eval_on_start` runs before the first step."""
+
+    def __init__(self) -> None:
+        self.logs: dict[str, Any] | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.logs is None and logs and "eval_loss" in logs:
+            self.logs = dict(logs)
 
 
 def _earlier_before(out: str, keys: tuple[str, ...]) -> dict[str, float]:
@@ -75,11 +92,17 @@ def train_and_report(
         return json.loads((Path(out) / "summary.json").read_text())
     if trainer.is_world_process_zero():  # rows logged after the checkpoint belong to lost work
         keep_metrics_until(out, start_step if checkpoint else None)
+    first_eval = _FirstEvalLogs()
+    if has_eval and checkpoint is None:
+        # evaluated inside train(), once the model is wrapped for training: an evaluation before train()
+        # would build DeepSpeed's inference engine, and train() would then never build the training one
+        trainer.args.eval_on_start = True
+        trainer.add_callback(first_eval)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     if checkpoint is None:
-        before = _evaluate(trainer, "before", summary_keys) if has_eval else {}
+        before = _logged(first_eval.logs, "before", summary_keys) if first_eval.logs else {}
     else:
         before = _earlier_before(out, summary_keys)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
     after = _evaluate(trainer, "after", summary_keys) if has_eval else {}
     trainer.save_model(out)
     summary = {
