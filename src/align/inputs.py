@@ -76,7 +76,7 @@ def data_source(data: DataConfig, argument: str = "data.path") -> Path | str:
                 f"{data.train_split}.jsonl (and {data.test_split}.jsonl), or a hub id. Use format: raw for a raw "
                 "UltraFeedback file, or format: argilla for argilla/ultrafeedback-binarized-preferences rows."
             )
-        if isinstance(source, Path):
+        if isinstance(source, Path) and source.is_dir():
             train_file(source, data.train_split)
     return source
 

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from align.data import samples
+from align.data.hub import MIRROR_ENV, mirror_source
 from align.errors import AlignError
 from align.models import tiny
 
@@ -66,7 +67,13 @@ def _in_hub_cache(repo_id: str, repo_type: str, revision: str | None) -> bool:
 
 
 def hub_repo(value: str, argument: str, repo_type: str = "model", revision: str | None = None) -> str:
-    """`value` as a hub id that is cached here or answers on the hub; HubUnavailable / AlignError if not."""
+    """`value` as a hub id that is cached here or answers on the hub; HubUnavailable / AlignError if not.
+
+    A dataset read through ALIGN_HUB_MIRROR must be in the mirror instead.
+    """
+    if repo_type == "dataset" and os.environ.get(MIRROR_ENV):
+        mirror_source(value, revision)  # raises, naming the missing folder
+        return value
     if _in_hub_cache(value, repo_type, revision):
         return value
     fix = (

@@ -89,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
             f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
         )
         raise AlignError(f"Invalid binarize options: {problems}.") from None
-    local_path(args.input, "--input")
+    local_path(args.input, "--input", args.revision)
     check_output_dir(args.output, args.overwrite, "--output")
     start = time.perf_counter()
     report = publish_dir(

@@ -24,7 +24,7 @@ PARQUET_EXPORT = "refs/convert/parquet"
 MIRROR_ENV = "ALIGN_HUB_MIRROR"
 
 
-def _source(repo_id: str, revision: str | None) -> tuple[str, str | None]:
+def mirror_source(repo_id: str, revision: str | None) -> tuple[str, str | None]:
     """(path for load_dataset, revision to pass): the hub id, or its folder in the mirror."""
     mirror = os.environ.get(MIRROR_ENV)
     if not mirror:
@@ -45,7 +45,7 @@ def load_hub(
     """`datasets.load_dataset(repo_id, config, split=..., revision=...)`, or the Parquet export of a script repo."""
     import datasets
 
-    path, rev = _source(repo_id, revision)
+    path, rev = mirror_source(repo_id, revision)
     try:
         return datasets.load_dataset(path, config, split=split, revision=rev, **kwargs)
     except RuntimeError as exc:
@@ -56,5 +56,5 @@ def load_hub(
                 f"Hub dataset {repo_id} at revision {revision} is a loading script, which datasets >= 4 cannot run. "
                 f"Drop the revision to read the hub's Parquet export ({PARQUET_EXPORT}) instead."
             ) from None
-    path, rev = _source(repo_id, PARQUET_EXPORT)
+    path, rev = mirror_source(repo_id, PARQUET_EXPORT)
     return datasets.load_dataset(path, split=split, revision=rev, data_dir=config or "default", **kwargs)

@@ -34,9 +34,9 @@ class RawData:
     name: str
 
 
-def local_path(path: str, argument: str = "data.path") -> Path | None:
+def local_path(path: str, argument: str = "data.path", revision: str | None = None) -> Path | None:
     """The local file `path` names (after `sample://`), None for a hub id; an error for anything else."""
-    source = data_file(path, argument, LOCAL_SUFFIXES, hub="dataset")
+    source = data_file(path, argument, LOCAL_SUFFIXES, hub="dataset", revision=hub_revision(path, revision))
     return source if isinstance(source, Path) else None
 
 
@@ -56,7 +56,7 @@ def hub_revision(path: str, revision: str | None) -> str | None:
 
 def input_identity(path: str, revision: str | None) -> str:
     """What the input is, for cache keys: content hash of a local file, or hub id + revision."""
-    local = local_path(path)
+    local = local_path(path, revision=revision)
     if local is not None:
         return f"file:{file_digest(local)}"
     return f"hub:{path}@{hub_revision(path, revision) or 'main'}"
@@ -105,7 +105,7 @@ def load_raw(path: str, revision: str | None = None, argument: str = "data.path"
     """
     import datasets
 
-    local = local_path(path, argument)
+    local = local_path(path, argument, revision)
     if local is None:
         revision = hub_revision(path, revision)
         ds = load_hub(path, "train", revision)

@@ -162,6 +162,8 @@ def load_pairs_counted(data: DataConfig, seed: int) -> tuple[datasets.DatasetDic
     if data.format == "raw":
         splits = _load_dir(binarized_dir(data), TRAIN, TEST if data.binarize.test_size else None)
     else:
+        import datasets
+
         from align.inputs import data_source
 
         source = data_source(data)
