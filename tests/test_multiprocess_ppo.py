@@ -1,4 +1,4 @@
-"""PPO and align's caches on 2 CPU processes (DDP over gloo, DeepSpeed ZeRO-3), tiny models.
+"""PPO, best-of-N and align's caches on 2 CPU processes (DDP over gloo, DeepSpeed ZeRO-3), tiny models.
 
 Each run is a real `align run ... launch.num_processes=2`: align starts `accelerate launch`, which
 starts two processes that train, gather and save as on 2 GPUs.
@@ -20,10 +20,12 @@ from safetensors.torch import load_file
 
 from align.cli import main
 from align.jsonl import read_jsonl
+from align.methods.best_of_n import blocks
 from align.models.tiny import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 PPO = "recipes/smoke/ppo.yaml"
+BEST_OF_N = "recipes/smoke/best-of-n.yaml"
 
 pytestmark = pytest.mark.usefixtures("tiny_cpu")
 
@@ -97,6 +99,25 @@ def test_ppo_under_zero3_saves_the_policy_gathered_from_its_shards(tmp_path, one
     ]
     assert main(argv) == 0
     check_ppo_outputs(out)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 8])
+def test_blocks_share_every_prompt_once_whatever_the_process_count(world):
+    shares = [blocks(21, 4, rank, world) for rank in range(world)]
+    dealt = sorted((b for share in shares for b in share), key=lambda b: b.start)
+    assert dealt == blocks(21, 4, 0, 1) == [range(s, min(s + 4, 21)) for s in range(0, 21, 4)]
+
+
+def test_best_of_n_on_two_processes_equals_one_process(tmp_path, one_thread):
+    """24 prompts in blocks of 8: process 0 samples blocks 0 and 2, process 1 block 1; the files are identical."""
+    outs = {n: tmp_path / f"bon-{n}" for n in (1, 2)}
+    for n, out in outs.items():
+        assert main(["run", BEST_OF_N, f"output_dir={out}", f"launch.num_processes={n}"]) == 0
+    files = ["samples.jsonl", "reward_vs_n.json", *(f"best-of-{n}.jsonl" for n in (1, 2, 4, 8))]
+    for name in files:
+        assert (outs[2] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    assert len(read_jsonl(outs[2] / "samples.jsonl")) == 24
+    assert json.loads((outs[2] / "summary.json").read_text())["processes"] == 2
 
 
 BUILD_COUNTER = """
