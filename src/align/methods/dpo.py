@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from align.config.recipe import Recipe
+from align.data.workers import map_workers
 from align.errors import AlignError
 from align.methods.trainer_args import build_trainer_args
 from align.methods.training import train_and_report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
+from align.processes import main_first
 from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
@@ -60,16 +62,33 @@ def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_tokens: 
     return msgs
 
 
-def prepare_pairs(dataset: Any, tokenizer: Any, max_prompt_length: int | None) -> Any:
-    """Keep only what DPOTrainer reads, in conversational form, prompts truncated."""
+def prepare_pairs(
+    dataset: Any, tokenizer: Any, max_prompt_length: int | None, num_proc: int | None = None
+) -> Any:
+    """Keep only what DPOTrainer reads, in conversational form, prompts truncated.
 
-    def convert(example: dict[str, Any]) -> dict[str, Any]:
-        row = to_conversational(example)
+    Batched, over `num_proc` workers, on the main process first: the others read its result
+    from the datasets cache.
+    """
+
+    def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows = [
+            to_conversational({"chosen": c, "rejected": r})
+            for c, r in zip(batch["chosen"], batch["rejected"], strict=True)
+        ]
         if max_prompt_length:
-            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length)
-        return row
+            for row in rows:
+                row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length)
+        return {key: [row[key] for row in rows] for key in ("prompt", "chosen", "rejected")}
 
-    return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
+    with main_first():
+        return dataset.map(
+            convert,
+            batched=True,
+            num_proc=num_proc,
+            remove_columns=dataset.column_names,
+            desc="Preparing DPO pairs",
+        )
 
 
 def trainer_class() -> type:
@@ -117,11 +136,16 @@ def build_trainer(recipe: Recipe) -> Any:
         )
     splits = load_preferences(recipe.data, seed=recipe.seed)
     max_prompt = recipe.method.max_prompt_length
-    train = prepare_pairs(splits["train"], tokenizer, max_prompt)
-    test = prepare_pairs(splits["test"], tokenizer, max_prompt) if "test" in splits else None
+    prepared = {
+        name: prepare_pairs(split, tokenizer, max_prompt, map_workers(recipe.data.num_proc, len(split)))
+        for name, split in splits.items()
+    }
+    train, test = prepared["train"], prepared.get("test")
+    workers = map_workers(recipe.data.num_proc, len(train))
 
     peft_config = lora_config(recipe.model)
-    args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
+    # TRL tokenizes with as many workers (on the main process first; method.trainer.dataset_num_proc wins)
+    args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None, dataset_num_proc=workers)
     model = load_causal_lm(recipe.model)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
     trainer = trainer_class()(
