@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-# our choice: a worker process costs about a second to start and hand its shard back, more than
-# it saves on fewer rows than this (measured with scripts/bench_prepare.py)
+# our choice: starting a worker process and handing its shard back has a fixed cost that smaller
+# shards do not repay (the smoke recipes' few hundred pairs stay in one process)
 ROWS_PER_WORKER = 5_000
 
 
