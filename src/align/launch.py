@@ -153,6 +153,18 @@ def has_accelerator() -> bool:
     return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
+def machine_commands(recipe: Recipe, recipe_path: str, overrides: list[str]) -> list[list[str]]:
+    """The launch line of every machine of a multi-node run, by machine_rank (what each node runs)."""
+    return [
+        accelerate_command(
+            recipe.model_copy(update={"launch": recipe.launch.model_copy(update={"machine_rank": rank})}),
+            recipe_path,
+            overrides,
+        )
+        for rank in range(recipe.launch.num_machines)
+    ]
+
+
 def launch_env(recipe: Recipe) -> dict[str, str]:
     """The environment of the launched processes: ours plus the marker that forbids relaunching."""
     return {**os.environ, LAUNCHED_ENV: str(recipe.launch.num_processes)}

@@ -3,7 +3,8 @@
 Samples max(N) completions per prompt once, scores them with the reward model in its own
 template, and writes the argmax among the first N for each N, AlpacaEval JSON, and a
 reward-vs-N table and plot (see align.methods.best_of_n). The flags build the same recipe a
-`method: {name: best-of-n}` YAML would; `align run RECIPE` runs such a file.
+`method: {name: best-of-n}` YAML would; `align run RECIPE` runs such a file. Under
+`accelerate launch -m align.cli best-of-n ...` the prompts are shared out over the processes.
 """
 
 from __future__ import annotations

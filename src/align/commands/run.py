@@ -13,6 +13,7 @@ from align.launch import (
     describe,
     end_distributed,
     launch_env,
+    machine_commands,
     under_launcher,
 )
 from align.methods import runner
@@ -23,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run a recipe.", description=__doc__)
     p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
-    p.add_argument("--dry-run", action="store_true", help="Print the launch command instead of running it.")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Print the launch command (one per machine) instead of running it.",
+    )
     p.set_defaults(func=main)
 
 
@@ -33,6 +38,10 @@ def main(args: argparse.Namespace) -> int:
     for note in check_inputs(recipe, args.recipe, strict_hub=not args.dry_run):
         print(f"align: note: {note}")
     if recipe.launch.num_processes > 1 and not under_launcher():
+        if args.dry_run and recipe.launch.num_machines > 1:
+            for rank, node_cmd in enumerate(machine_commands(recipe, args.recipe, args.overrides)):
+                print(f"align: machine {rank} of {recipe.launch.num_machines}: {describe(node_cmd)}")
+            return 0
         cmd = accelerate_command(recipe, args.recipe, args.overrides)
         print(f"align: launching {recipe.launch.num_processes} processes: {describe(cmd)}", flush=True)
         return 0 if args.dry_run else subprocess.call(cmd, env=launch_env(recipe))

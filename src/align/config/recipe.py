@@ -201,7 +201,12 @@ class DataConfig(Section):
     )
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
-    num_proc: int = Field(1, ge=1)
+    num_proc: int | None = Field(
+        None,
+        ge=1,
+        description="Worker processes for binarizing and preparing pairs (and TRL's tokenization, unless "
+        "method.trainer.dataset_num_proc is set); default: one per core for large sets, none for small ones.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from align.data.filters import clean_pairs, contamination, load_questions, ranka
 from align.data.loader import load_raw
 from align.data.schema import parse_completion, text
 from align.data.strategies import STRATEGIES, Candidate, Drop
+from align.data.workers import map_workers
 from align.errors import AlignError
 from align.jsonl import write_jsonl
 
@@ -307,9 +308,17 @@ def _report(table, train: list[int], test: list[int], name: str, cfg: BinarizeCo
 
 
 def binarize(
-    path: str, cfg: BinarizeConfig, output_dir: str | Path, *, num_proc: int = 1, revision: str | None = None
+    path: str,
+    cfg: BinarizeConfig,
+    output_dir: str | Path,
+    *,
+    num_proc: int | None = 1,
+    revision: str | None = None,
 ) -> dict[str, Any]:
-    """Binarize `path` into OUTPUT_DIR/{train_prefs,test_prefs}.jsonl and report.json; return the report."""
+    """Binarize `path` into OUTPUT_DIR/{train_prefs,test_prefs}.jsonl and report.json; return the report.
+
+    `num_proc` None: one worker per core for a large input (align.data.workers).
+    """
     raw = load_raw(path, revision)
     score = score_name(cfg)
     settings = Settings(
@@ -328,7 +337,7 @@ def binarize(
         remove_columns=ds.column_names,
         features=_features(),
         fn_kwargs={"settings": settings, "encoded": raw.encoded},
-        num_proc=num_proc if num_proc > 1 and len(ds) > 1 else None,
+        num_proc=map_workers(num_proc, len(ds)),
         load_from_cache_file=False,  # the map's fingerprint does not see changes to the modules it calls
         desc=f"Binarizing ({cfg.strategy})",
     )

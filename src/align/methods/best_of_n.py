@@ -36,7 +36,10 @@ def select(rewards: list[list[float]], ns: list[int]) -> dict[int, list[int]]:
 
 
 def _engine(method: BestOfNMethod) -> str:
+    """hf or vllm; vLLM only in a single process (it places itself on the GPUs; align shards hf's work)."""
     import torch
+
+    from align.processes import launched
 
     has_vllm = importlib.util.find_spec("vllm") is not None
     if method.engine == "vllm" and not has_vllm:
@@ -44,28 +47,53 @@ def _engine(method: BestOfNMethod) -> str:
             "method.engine is 'vllm' but vLLM is not installed. Install it with `pip install -e '.[vllm]'` on a GPU "
             "machine, or set method.engine: auto (transformers' generate when vLLM is missing)."
         )
+    if method.engine == "vllm" and launched():
+        raise AlignError(
+            "method.engine is 'vllm' in a multi-process launch, but vLLM runs in one process and uses the GPUs "
+            "itself (each process would start its own engine on the same GPU). Set launch.num_processes=1 for "
+            "vLLM, or method.engine: hf to shard the prompts over the processes."
+        )
     if method.engine == "auto":
-        return "vllm" if has_vllm and torch.cuda.is_available() else "hf"
+        return "vllm" if has_vllm and torch.cuda.is_available() and not launched() else "hf"
     return method.engine
 
 
-def sample_hf(recipe: Recipe, prompts: PromptSet, tokenizer: Any, n: int) -> list[list[str]]:
-    """n completions per prompt with transformers' generate (pure sampling: top_k off)."""
+def blocks(n_prompts: int, batch_size: int, rank: int, world: int) -> list[range]:
+    """This process's share of the prompts: blocks of batch_size prompts, dealt round-robin.
+
+    Block boundaries depend only on batch_size, never on the number of processes, and each
+    block is sampled from its own seed (`block_seed`), so every block's samples and rewards are
+    the same whichever process computes them, and 1 and N processes write identical outputs.
+    """
+    starts = range(0, n_prompts, batch_size)
+    return [range(start, min(start + batch_size, n_prompts)) for start in starts[rank::world]]
+
+
+def block_seed(seed: int, block: range) -> int:
+    """The seed a block of prompts is sampled with: the recipe's seed and the block's first prompt."""
+    return seed + 1_000_003 * block.start
+
+
+def sample_hf(
+    recipe: Recipe, prompts: PromptSet, tokenizer: Any, n: int, share: list[range], device: Any = None
+) -> list[list[str]]:
+    """n completions for each prompt of `share` with transformers' generate (pure sampling: top_k off)."""
     import torch
     from tqdm.auto import tqdm
 
     method = recipe.method
     model = load_causal_lm(recipe.model)
-    if torch.cuda.is_available() and not recipe.model.quantization:
-        model.to("cuda")
+    if device is not None and not recipe.model.quantization:
+        model.to(device)
     model.eval()
     out: list[list[str]] = []
     with (
         torch.inference_mode(),
-        tqdm(total=len(prompts.ids), desc=f"sampling {n} per prompt", unit="prompt") as bar,
+        tqdm(total=sum(map(len, share)), desc=f"sampling {n} per prompt", unit="prompt") as bar,
     ):
-        for start in range(0, len(prompts.ids), method.batch_size):
-            chunk = prompts.ids[start : start + method.batch_size]
+        for block in share:
+            torch.manual_seed(block_seed(recipe.seed, block))
+            chunk = [prompts.ids[i] for i in block]
             batch = tokenizer.pad({"input_ids": chunk}, padding_side="left", return_tensors="pt").to(
                 model.device
             )
@@ -185,10 +213,16 @@ def write_outputs(
 
 
 def run(recipe: Recipe) -> dict[str, Any]:
-    """Sample, score, select, and write the outputs; return the summary."""
+    """Sample, score, select, and write the outputs; return the summary.
+
+    Under a multi-process launch each process samples and scores its blocks of prompts
+    (`blocks`), and the main process gathers them and writes the outputs.
+    """
+    from accelerate.utils import gather_object
+    from tqdm.auto import tqdm
     from transformers import set_seed
 
-    from align.rm.load import inference_device
+    from align.processes import state
 
     method = recipe.method
     require_reward_model(recipe, "best-of-N needs one to pick the best sample")
@@ -197,14 +231,18 @@ def run(recipe: Recipe) -> dict[str, Any]:
     tokenizer = load_tokenizer(recipe.model)
     prompts = load_prompts(recipe, method.prompts, tokenizer)
     n_max, engine = max(method.n), _engine(method)
+    processes = state()
+    on_accelerator = processes.device.type != "cpu"
+    device = processes.device if on_accelerator else None
     print(
         f"align: best-of-{method.n} on {prompts.describe()}, {n_max} samples each with {engine}", flush=True
     )
-    samples = (
-        sample_vllm(recipe, prompts, n_max)
-        if engine == "vllm"
-        else sample_hf(recipe, prompts, tokenizer, n_max)
-    )
+    if engine == "vllm":
+        share = [range(len(prompts.ids))]
+        samples = sample_vllm(recipe, prompts, n_max)
+    else:
+        share = blocks(len(prompts.ids), method.batch_size, processes.process_index, processes.num_processes)
+        samples = sample_hf(recipe, prompts, tokenizer, n_max, share, device)
     _free_accelerator_memory()
 
     oracle = load_oracle(
@@ -212,14 +250,24 @@ def run(recipe: Recipe) -> dict[str, Any]:
         tokenizer,
         PromptIndex(prompts.prompts, prompts.ids),
         method.reward_batch_size,
-        device=inference_device(),
+        device=str(device) if device is not None else None,
     )
-    flat = oracle.rewards(
-        [p for p, s in zip(prompts.prompts, samples, strict=True) for _ in s],
-        [r for s in samples for r in s],
-        progress=True,
-    )
-    rewards = [flat[i * n_max : (i + 1) * n_max] for i in range(len(samples))]
+    scored, done = [], 0
+    for block in tqdm(
+        share, desc="scoring", unit="block"
+    ):  # block by block: the same batches on any sharding
+        block_samples = samples[done : done + len(block)]
+        flat = oracle.rewards(
+            [prompts.prompts[i] for i, s in zip(block, block_samples, strict=True) for _ in s],
+            [r for s in block_samples for r in s],
+        )
+        scored.append((block.start, block_samples, [flat[i : i + n_max] for i in range(0, len(flat), n_max)]))
+        done += len(block)
+    gathered = sorted(gather_object(scored), key=lambda item: item[0])
+    if not processes.is_main_process:
+        return {}
+    samples = [s for _, block_samples, _ in gathered for s in block_samples]
+    rewards = [r for _, _, block_rewards in gathered for r in block_rewards]
     table = write_outputs(recipe, prompts.prompts, samples, rewards)
 
     summary: dict[str, Any] = {
@@ -227,6 +275,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
         "prompts": len(prompts.prompts),
         "samples_per_prompt": n_max,
         "engine": engine,
+        "processes": processes.num_processes,
         "reward_template": oracle.template,
         **{f"best-of-{r['n']}/mean_reward": r["mean_reward"] for r in table},
         "output_dir": str(out),

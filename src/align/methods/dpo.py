@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from align.config.recipe import Recipe
+from align.data.workers import map_workers
 from align.errors import AlignError
 from align.methods.batches import EvalPairsOnce, FullGlobalBatches
 from align.methods.trainer_args import build_trainer_args
@@ -23,6 +24,7 @@ from align.methods.training import train_and_report
 from align.models.chat import with_system
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.precision import trained_model_config, upcast_adapters
+from align.processes import main_first
 from align.runs.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
@@ -73,18 +75,38 @@ def truncate_prompt(
 
 
 def prepare_pairs(
-    dataset: Any, tokenizer: Any, max_prompt_length: int | None, system_prompt: str | None = None
+    dataset: Any,
+    tokenizer: Any,
+    max_prompt_length: int | None,
+    system_prompt: str | None = None,
+    num_proc: int | None = None,
 ) -> Any:
-    """Keep only what DPOTrainer reads, in conversational form, prompts truncated, behind the system turn."""
+    """Keep only what DPOTrainer reads, in conversational form, prompts truncated, behind the system turn.
 
-    def convert(example: dict[str, Any]) -> dict[str, Any]:
-        row = to_conversational(example)
+    Batched, over `num_proc` workers, on the main process first: the others read its result
+    from the datasets cache.
+    """
+
+    def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows = [
+            to_conversational({"chosen": c, "rejected": r})
+            for c, r in zip(batch["chosen"], batch["rejected"], strict=True)
+        ]
         if max_prompt_length:
-            row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length, system_prompt)
-        row["prompt"] = with_system(row["prompt"], system_prompt)
-        return row
+            for row in rows:
+                row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length, system_prompt)
+        for row in rows:
+            row["prompt"] = with_system(row["prompt"], system_prompt)
+        return {key: [row[key] for row in rows] for key in ("prompt", "chosen", "rejected")}
 
-    return dataset.map(convert, remove_columns=dataset.column_names, desc="Preparing DPO pairs")
+    with main_first():
+        return dataset.map(
+            convert,
+            batched=True,
+            num_proc=num_proc,
+            remove_columns=dataset.column_names,
+            desc="Preparing DPO pairs",
+        )
 
 
 def turn_end_ids(tokenizer: Any) -> list[int]:
@@ -257,11 +279,18 @@ def build_trainer(recipe: Recipe) -> Any:
     splits = load_preferences(recipe.data, seed=recipe.seed)
     method, system = recipe.method, recipe.model.system_prompt
     max_prompt = method.max_prompt_length if method.truncation == "prompt-left" else None
-    train = prepare_pairs(splits["train"], tokenizer, max_prompt, system)
-    test = prepare_pairs(splits["test"], tokenizer, max_prompt, system) if "test" in splits else None
+    prepared = {
+        name: prepare_pairs(
+            split, tokenizer, max_prompt, system, map_workers(recipe.data.num_proc, len(split))
+        )
+        for name, split in splits.items()
+    }
+    train, test = prepared["train"], prepared.get("test")
+    workers = map_workers(recipe.data.num_proc, len(train))
 
     peft_config = lora_config(recipe.model)
-    args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None)
+    # TRL tokenizes with as many workers (on the main process first; method.trainer.dataset_num_proc wins)
+    args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None, dataset_num_proc=workers)
     weights = trained_model_config(recipe)
     model = load_causal_lm(weights)
     needs_ref = peft_config is None and not args.precompute_ref_log_probs
