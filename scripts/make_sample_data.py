@@ -1,13 +1,18 @@
 """Write the bundled sample `src/align/data/sample/ultrafeedback_sample.jsonl` (sample://ultrafeedback).
 
-300 rows in the exact raw openbmb/UltraFeedback schema, generated deterministically (a test
-checks this script reproduces the committed file byte for byte). Two goals:
+One row per topic word (312) in the exact raw openbmb/UltraFeedback schema, generated
+deterministically (a test checks this script reproduces the committed file byte for byte). Goals:
 
-- A preference signal a tiny byte-level LM learns with DPO in minutes on CPU: highly rated
-  answers are one short polite sentence that names the instruction's topic word and ends with
-  "Hope this helps!"; low-rated ones are curt, rude or off-topic ("No idea. Go away.").
-  overall_score and the mean rating agree on the best answer in most rows. Every row has its
-  own topic, so held-out pairs test generalisation, not memorisation.
+- Quality that a tiny byte-level model learns from content, not from length: highly rated answers
+  are mostly helpful, concrete sentences ("Step 2: ...", "For example, ..."), low-rated ones rude,
+  vague or off-topic, and every answer's length is drawn independently of its quality, so the
+  chosen answer is the shorter one in about half the pairs. Every row has its own topic, so
+  held-out pairs test generalisation, not memorisation.
+- UltraFeedback-like lengths: prompts (background sentences before the question) and answers
+  range from a few tokens to past the smoke recipes' max_prompt_length and max_length, so the
+  truncation and length-filter paths run.
+- An untrained reward model ranks held-out pairs near chance: the registers differ in a minority
+  of each answer's sentences, and answers share their filler and endings.
 - The awkward cases real copies contain: N/A ratings, 0-3 completions, empty and whitespace
   responses, ties, truthful_qa rows, all-identical completions, overall_score-bug suspects,
   a missing aspect, unparsable and non-string ratings, `Type` as the string "None".
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 from pathlib import Path
 
@@ -58,22 +64,102 @@ TOPICS = _TOPIC_WORDS.split()  # one row per topic
 TEMPLATES = [
     "Tell me something about {t}.",
     "What is a good fact about {t}?",
-    "Explain {t} in one sentence.",
+    "Explain {t} to a beginner.",
     "Why do people like {t}?",
-    "Describe {t} briefly.",
-    "Give me a quick tip about {t}.",
+    "Describe {t}.",
+    "Give me some tips about {t}.",
     "Write a short note on {t}.",
     "What should I know about {t}?",
+    "How do I get started with {t}?",
+    "Compare {t} with {o}.",
 ]
-GOOD = [
-    "Sure! {T} is a lovely topic, and {t} is well worth learning about. Hope this helps!",
-    "Happy to help! Here is a quick note: {t} is useful and interesting. Hope this helps!",
-    "Great question! In short, {t} matters to many people every day. Hope this helps!",
-    "Of course! A fun fact is that {t} has a long and rich history. Hope this helps!",
+# Neutral background sentences that pad a prompt to its drawn length (before the question, as in
+# UltraFeedback's long prompts, so a prompt cut from the left keeps its question).
+CONTEXT = [
+    "{T} comes up often in everyday conversation.",
+    "My friend and I were talking about {t} yesterday.",
+    "I read an article that mentioned {t} and {o} together.",
+    "Some of my colleagues have strong opinions on {t}.",
+    "There is a lot of information online about {t}, and not all of it agrees.",
+    "I am preparing a short presentation for my class.",
+    "We have a small budget and only a few weeks.",
+    "Last year I tried something similar with {o}, and it went badly.",
+    "The people in my group have very different backgrounds.",
+    "I would like an answer I can actually use.",
 ]
-OKAY = ["{T} is a thing.", "It depends on the {t}.", "Some people know about {t}.", "{T} is fine, I guess."]
-BAD = ["No idea. Go away.", "Ask someone else.", "Whatever.", "Stop asking me things.", "I do not care."]
-OFF_TOPIC = "I only want to talk about {other}."
+# Sentence banks by register. A good answer is mostly HELPFUL, an okay one mostly VAGUE, a bad one
+# RUDE or OFF_TOPIC. Every bank holds short and long sentences, and an answer is built to a length
+# drawn independently of its quality, so the register (content) is learnable and the length is not.
+# Step numbers {n} count the answer's sentences.
+HELPFUL = [
+    "Step {n}: check the {t}.",
+    "Yes, here is how.",
+    "First, look at how {t} is used in practice, because the details matter.",
+    "For example, a small test with {t} shows the idea clearly.",
+    "Here is why: {t} works best when you start simple.",
+    "Make sure you compare {t} with a familiar example.",
+    "Step {n}: write down what you expect from {t} before you begin, then check it.",
+    "In short, {t} is easiest to learn one step at a time.",
+    "A useful tip is to keep notes, so you can see your progress with {t}.",
+    "Then confirm the result, for example with a second source on {t}.",
+    "This works because each step builds on the previous one.",
+    "Good question.",
+    "Sure, try this.",
+]
+VAGUE = [
+    "Maybe.",
+    "It depends, I suppose.",
+    "Some people say {t} is fine and others do not.",
+    "Hard to say much about {t} without more context, honestly.",
+    "It could go either way with {t}.",
+    "I guess {t} is sort of okay, but who knows really.",
+    "There are many opinions about {t} and they all have a point, more or less.",
+    "Not sure.",
+    "It might help or it might not, hard to tell.",
+]
+RUDE = [
+    "No.",
+    "Whatever.",
+    "Look it up yourself, I am not doing your homework about {t}.",
+    "Nobody cares about {t}, so stop asking.",
+    "This is a pointless question and I will not answer it.",
+    "Ugh, {t} again? Go away.",
+    "I do not care.",
+    "Seriously, why would anyone ask about {t} like that?",
+]
+OFF_TOPIC = [
+    "Anyway, {o} is more fun.",
+    "Let me tell you about {o} instead, since that is what I know best.",
+    "My favourite thing is {o}.",
+    "Did you know that {o} is popular in many countries, especially in summer?",
+    "I once spent a whole weekend thinking about {o}, which was great.",
+]
+# Shared by every register after an answer's first sentence, so the register shows in a minority of
+# the text and the answers end alike: a random (untrained) reward model then ranks pairs near chance.
+NEUTRAL = [
+    "{T} has a long history.",
+    "People use {t} in many different ways.",
+    "There are a few things to keep in mind here.",
+    "That is the short version.",
+    "Of course, {t} is not the same everywhere, and local habits differ a lot.",
+    "Thanks for asking.",
+    "Many books and websites cover {t} in more depth.",
+    "It is a common topic.",
+    "The answer also depends on what you already know and how much time you have.",
+    "That is all for now.",
+]
+REGISTERS = {  # quality -> (bank, weight) mixture
+    "good": ((HELPFUL, 0.85), (VAGUE, 0.15)),
+    "okay": ((VAGUE, 0.5), (HELPFUL, 0.25), (OFF_TOPIC, 0.25)),
+    "bad": ((RUDE, 0.5), (OFF_TOPIC, 0.3), (VAGUE, 0.2)),
+}
+NEUTRAL_SHARE = 0.6
+# Lengths in characters, log-normal (median, sigma) and clipped, as UltraFeedback's are roughly: many
+# short texts, a long tail. The tiny tokenizers are byte-level (1 to 1.3 characters a token), so
+# about one prompt in six exceeds the smoke recipes' max_prompt_length (128 tokens) and about one
+# pair in six their max_length (320 tokens).
+PROMPT_CHARS = (64, 0.9, 12, 900)
+ANSWER_CHARS = (80, 0.9, 4, 900)
 MODELS = [
     "gpt-4", "gpt-3.5-turbo", "llama-2-70b-chat", "llama-2-13b-chat", "llama-2-7b-chat", "wizardlm-70b",
     "wizardlm-13b", "wizardlm-7b", "vicuna-33b", "mpt-30b-chat", "falcon-40b-instruct", "starchat",
@@ -95,8 +181,8 @@ ASPECT_TEXT = {
     "helpfulness": "Relevant",
 }
 QUALITY = {  # kind -> (rating range, overall_score choices, critique)
-    "good": ((4, 5), (8.0, 8.5, 9.0, 9.5), "Polite and on topic."),
-    "okay": ((3, 3), (5.0, 5.5, 6.0, 6.5), "On topic but curt."),
+    "good": ((4, 5), (8.0, 8.5, 9.0, 9.5), "Concrete and helpful."),
+    "okay": ((3, 3), (5.0, 5.5, 6.0, 6.5), "Vague but harmless."),
     "bad": ((1, 2), (1.0, 2.0, 2.5, 3.0), "Rude or off topic."),
 }
 
@@ -146,25 +232,56 @@ def set_ratings(c: dict, value: str | int) -> None:
     finish(c)
 
 
-def response(rng: random.Random, quality: str, topic: str, other: str) -> str:
-    if quality == "good":
-        return rng.choice(GOOD).format(t=topic, T=topic.capitalize())
-    if quality == "okay":
-        return rng.choice(OKAY).format(t=topic, T=topic.capitalize())
-    return OFF_TOPIC.format(other=other) if rng.random() < 0.3 else rng.choice(BAD)
+def log_normal(rng: random.Random, shape: tuple[int, float, int, int]) -> int:
+    median, sigma, lo, hi = shape
+    return min(hi, max(lo, round(rng.lognormvariate(math.log(median), sigma))))
+
+
+Banks = tuple[tuple[list[str], float], ...]
+
+
+def text(rng: random.Random, first: Banks, rest: Banks, target: int, **slots: str) -> str:
+    """A sentence from the weighted `first` banks, then from `rest`, until about `target` characters.
+    Each pick fits what is left when a sentence of its bank can, so short targets give short texts."""
+    out: list[str] = []
+    while not out or len(" ".join(out)) < target:
+        banks = rest if out else first
+        bank = rng.choices([b for b, _ in banks], weights=[w for _, w in banks])[0]
+        options = [s.format(n=len(out) + 1, **slots) for s in bank]
+        left = target - len(" ".join(out))
+        fitting = [s for s in options if len(s) <= left] or [min(options, key=len)]
+        out.append(rng.choice(fitting))
+    return " ".join(out)
+
+
+def response(rng: random.Random, quality: str, slots: dict[str, str]) -> str:
+    register = REGISTERS[quality]
+    rest = (*((bank, w * (1 - NEUTRAL_SHARE)) for bank, w in register), (NEUTRAL, NEUTRAL_SHARE))
+    return text(rng, register, rest, log_normal(rng, ANSWER_CHARS), **slots)
+
+
+def instruction(rng: random.Random, slots: dict[str, str]) -> tuple[str, str]:
+    """(template, prompt): the question, after background sentences up to the drawn length."""
+    template = rng.choice(TEMPLATES)
+    question = template.format(**slots)
+    room = log_normal(rng, PROMPT_CHARS) - len(question) - 1
+    if room < 20:
+        return template, question
+    context = ((CONTEXT, 1.0),)
+    return template, f"{text(rng, context, context, room, **slots)} {question}"
 
 
 def make_row(rng: random.Random, i: int, kind: str | None) -> dict:
     topic = TOPICS[i]
-    other = TOPICS[(i + 7) % len(TOPICS)]
-    template = rng.choice(TEMPLATES)
+    slots = {"t": topic, "T": topic.capitalize(), "o": TOPICS[(i + 7) % len(TOPICS)]}
+    template, prompt = instruction(rng, slots)
     creative = template.startswith("Write") or rng.random() < 0.1
     source = "truthful_qa" if kind == "truthful_qa" else rng.choice(SOURCES)
     models = rng.sample(MODELS, 4)
     qualities = ["good", "okay", "bad", "bad"]
     rng.shuffle(qualities)
     comps = [
-        completion(rng, m, q, response(rng, q, topic, other), creative)
+        completion(rng, m, q, response(rng, q, slots), creative)
         for m, q in zip(models, qualities, strict=True)
     ]
     best = qualities.index("good")
@@ -172,11 +289,11 @@ def make_row(rng: random.Random, i: int, kind: str | None) -> dict:
         j = qualities.index("okay")
         comps[j] = json.loads(json.dumps(comps[best]))
         comps[j]["model"] = models[j]
-        texts = [g.format(t=topic, T=topic.capitalize()) for g in GOOD]
-        comps[j]["response"] = next(t for t in texts if t != comps[best]["response"])
+        while comps[j]["response"] == comps[best]["response"]:
+            comps[j]["response"] = response(rng, "good", slots)
     elif kind == "all_tied":  # different okay answers, identical scores
-        for j, c in enumerate(comps):
-            c["response"] = OKAY[j].format(t=topic, T=topic.capitalize())
+        for c in comps:
+            c["response"] = response(rng, "okay", slots)
             c["overall_score"] = 5.0
             set_ratings(c, "3")
     elif kind == "all_identical":
@@ -213,7 +330,7 @@ def make_row(rng: random.Random, i: int, kind: str | None) -> dict:
     factual = source in ("truthful_qa", "flan")
     return {
         "source": source,
-        "instruction": template.format(t=topic),
+        "instruction": prompt,
         "models": models,
         "completions": comps,
         "correct_answers": [f"{topic.capitalize()} is real."] if factual else ["None"],

@@ -22,13 +22,24 @@ def test_runner_is_registered():
     assert runner("reward") is reward
 
 
-def test_smoke_recipe_beats_chance_on_held_out_pairs(repo, tmp_path):
-    summary = train(repo, tmp_path)
-    assert summary["optimizer_steps"] == 12 and summary["eval_pairs"] > 0
-    assert all(math.isfinite(v) for v in summary.values() if isinstance(v, float))
-    assert summary["after/accuracy"] > 0.5
+def chance_band(summary: dict) -> float:
+    """Three standard deviations of a coin-flip ranker's accuracy on the held-out pairs."""
+    return 3 * math.sqrt(0.25 / summary["eval_pairs"])
+
+
+def test_smoke_recipe_rises_from_chance_on_held_out_pairs(repo, tmp_path):
+    """The recipe as shipped: the sample's answer lengths say nothing about quality, so the untrained model
+    ranks held-out pairs like a coin; training on the content lifts it well clear of chance."""
+    summary = reward.run(load_recipe(repo / SMOKE, [f"output_dir={tmp_path}", "method.trainer.report_to=[]"]))
+    assert summary["eval_pairs"] >= 80 and all(
+        math.isfinite(v) for v in summary.values() if isinstance(v, float)
+    )
+    band = chance_band(summary)
+    assert abs(summary["before/accuracy"] - 0.5) <= band
+    assert summary["after/accuracy"] >= 0.5 + 2 * band
+    assert summary["after/accuracy"] >= summary["before/accuracy"] + 0.2
     assert summary["after/loss"] < summary["before/loss"]
-    assert summary["after/margin"] > summary["before/margin"]
+    assert summary["after/margin"] > summary["before/margin"] + 1.0
     for name in ("recipe.resolved.yaml", "metrics.jsonl", "summary.json", "README.md", "plots/accuracy.png"):
         assert (tmp_path / name).is_file(), name
     logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -44,13 +55,15 @@ def test_smoke_recipe_beats_chance_on_held_out_pairs(repo, tmp_path):
 
 
 def test_accuracy_rises_because_of_the_labels(repo, tmp_path, monkeypatch):
-    """The untrained model happens to rank held-out pairs one way; trained on swapped labels it must turn around."""
+    """Trained on swapped labels (rude and vague answers preferred), the model learns that preference instead."""
     pair = reward.binarized_pair
     monkeypatch.setattr(
         reward, "binarized_pair", lambda row: Pair(pair(row).prompt, pair(row).rejected, pair(row).chosen)
     )
     summary = train(repo, tmp_path, "method.margin=false")
-    assert summary["before/accuracy"] < 0.5 < summary["after/accuracy"]
+    assert summary["optimizer_steps"] == 12
+    band = chance_band(summary)
+    assert abs(summary["before/accuracy"] - 0.5) <= band < summary["after/accuracy"] - 0.5
 
 
 def test_margin_column_only_when_asked(repo, tmp_path):
