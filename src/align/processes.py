@@ -24,9 +24,9 @@ def state() -> Any:
     """accelerate's PartialState of this launch (one process when not launched)."""
     from accelerate import PartialState
 
-    from align.methods.trainer_args import _has_accelerator
+    from align.launch import has_accelerator
 
-    return PartialState(cpu=not _has_accelerator())
+    return PartialState(cpu=not has_accelerator())
 
 
 @contextlib.contextmanager
