@@ -25,6 +25,7 @@ from align.methods.trainer_args import build_trainer_args, last_checkpoint
 from align.methods.training import report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
+from align.precision import trained_model_config
 from align.runs.outputs import (
     METRICS_FILE,
     MetricsCallback,
@@ -238,7 +239,7 @@ def build_trainer(recipe: Recipe) -> tuple[Any, PromptSet]:
         method.reward_batch_size,
         method.reward_clip,
     )
-    policy = load_causal_lm(recipe.model)
+    policy = load_causal_lm(trained_model_config(recipe))  # fp32 masters where no engine keeps them
     policy.generation_config.pad_token_id = tokenizer.pad_token_id
     peft_config = lora_config(recipe.model)
     trainer = _trainer_class()(
