@@ -260,7 +260,7 @@ def test_a_run_is_not_written_into_a_folder_of_other_files(cwd, capsys):
 
 def test_starting_over_renames_the_earlier_run_and_deletes_nothing(cwd, capsys):
     from align.config import load_recipe
-    from align.runs.outputs import prepare_run
+    from align.rundir.outputs import prepare_run
 
     recipe = load_recipe(DPO_SMOKE, ["output_dir=run"])
     prepare_run(recipe)

@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, TrainerCallback
 from align.config import load_recipe
 from align.methods import dpo
 from align.models.tiny import resolve
-from align.runs.outputs import prepare_run
+from align.rundir.outputs import prepare_run
 
 REPO = Path(__file__).resolve().parents[1]
 

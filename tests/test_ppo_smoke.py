@@ -19,7 +19,7 @@ from align.config import load_recipe
 from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods import ppo
-from align.runs.outputs import read_metrics
+from align.rundir.outputs import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/ppo.yaml"

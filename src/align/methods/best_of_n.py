@@ -27,7 +27,7 @@ from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import PromptIndex, load_oracle, require_reward_model
 from align.models.loading import load_causal_lm, load_tokenizer, refuse_adapter
 from align.models.tiny import resolve
-from align.runs.outputs import prepare_run, write_model_card
+from align.rundir.outputs import prepare_run, write_model_card
 
 
 def select(rewards: list[list[float]], ns: list[int]) -> dict[int, list[int]]:

@@ -6,7 +6,7 @@ prompts from the left before TRL tokenizes, "trl-0.7" applies TRL 0.7's rule to 
 ids, see `trl07_truncate`), a check that every response ends its turn with the EOS token, an
 explicit reference model loaded like the policy (or none: LoRA disables its adapter,
 precomputed log-probs are cached by TRL keyed by data fingerprint + model hash), an eval
-before and after training, and the run outputs of align.runs.
+before and after training, and the run outputs of align.rundir.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from align.models.chat import with_system
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.precision import trained_model_config, upcast_adapters
 from align.processes import main_first
-from align.runs.outputs import MetricsCallback, prepare_run
+from align.rundir.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
     "loss": ["loss", "eval_loss"],

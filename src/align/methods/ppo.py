@@ -5,7 +5,7 @@ length-filtered, in the policy's template; align.methods.prompts), a reward orac
 scores in the reward model's own template and tokenizer (align.methods.reward_oracle), a
 value model started from the reward model or the policy, the recipe's rollout batch kept
 across process counts, sample generations saved to samples.jsonl, and the run outputs of
-align.runs (metrics JSONL, plots of reward/KL/entropy, model card).
+align.rundir (metrics JSONL, plots of reward/KL/entropy, model card).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from align.methods.training import report
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
 from align.precision import trained_model_config
-from align.runs.outputs import (
+from align.rundir.outputs import (
     METRICS_FILE,
     MetricsCallback,
     prepare_run,

@@ -5,7 +5,7 @@ What align adds on top of TRL: each (prompt, response) is rendered and tokenized
 another layout), behind model.system_prompt in the chat template, and the template and system
 turn are recorded in the saved config; the optional score-gap
 margin of the loss (-log sigmoid(r_chosen - r_rejected - margin)); the recipe's global batch;
-eval accuracy on the test split before and after training; the run outputs of align.runs.
+eval accuracy on the test split before and after training; the run outputs of align.rundir.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from align.rm.eval_sets import binarized_pair
 from align.rm.load import load_reward_base
 from align.rm.scoring import RowError
 from align.rm.templates import CHAT, SYSTEM_ATTR, TEMPLATE_ATTR, render
-from align.runs.outputs import MetricsCallback, prepare_run
+from align.rundir.outputs import MetricsCallback, prepare_run
 
 PLOTS = {
     "loss": ["loss", "eval_loss"],

@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 
 from align.config.recipe import Recipe
 from align.methods.trainer_args import last_checkpoint
-from align.runs.outputs import (
+from align.rundir.outputs import (
     MetricsCallback,
     keep_metrics_until,
     read_metrics,

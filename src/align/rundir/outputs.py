@@ -20,13 +20,13 @@ from transformers import TrainerCallback
 from align.config.loader import resolved_dict, write_resolved
 from align.config.recipe import Recipe
 from align.jsonl import read_jsonl, write_jsonl
-from align.runs.rundir import claim_run_dir, is_main_process
+from align.rundir.claim import claim_run_dir, is_main_process
 
 METRICS_FILE = "metrics.jsonl"
 
 
 def prepare_run(recipe: Recipe) -> Path:
-    """Claim output_dir for this recipe (align.runs.rundir) and record the recipe there, on the main process."""
+    """Claim output_dir for this recipe (align.rundir.claim) and record the recipe there, on the main process."""
     out = Path(recipe.output_dir)
     if is_main_process():
         claim_run_dir(recipe)
