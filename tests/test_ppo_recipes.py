@@ -12,7 +12,7 @@ from trl.experimental.ppo import PPOConfig
 
 from align.config import load_recipe
 from align.methods.prompts import encode
-from align.methods.trainer_args import build_trainer_args
+from align.methods.training import build_trainer_args
 from align.models.tiny import build_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -68,7 +68,7 @@ class Resolved:
         from transformers import BitsAndBytesConfig
 
         from align.config.recipe import _trl_config_cls
-        from align.methods.trainer_args import build_trainer_args
+        from align.methods.training import build_trainer_args
         from align.models.loading import lora_config
 
         self.recipe = load_recipe(REPO / "recipes" / name, [f"output_dir={tmp_path}"])

@@ -2,7 +2,7 @@
 
 accelerate's PartialState is a singleton that picks its backend when first created; without a
 GPU it only joins the other processes when created with `cpu=True` (the gloo backend), which
-is what the Trainer asks for later (`use_cpu`, align.methods.trainer_args). Creating it here
+is what the Trainer asks for later (`use_cpu`, align.methods.training). Creating it here
 with the same choice keeps both consistent: transformers' TrainingArguments recreates it over
 the same process group.
 """

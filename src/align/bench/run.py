@@ -1,6 +1,6 @@
 """One benchmark run: random weights of a shape, synthetic pairs, N timed optimizer steps after a warm-up.
 
-`align` mode goes through the recipe machinery (align.methods.trainer_args, align.models.loading),
+`align` mode goes through the recipe machinery (align.methods.training, align.models.loading),
 so a flag is validated exactly as the recipe field it stands for. `trl-defaults` is the baseline:
 TRL's own example-script defaults (fp32 weights, DPOConfig/RewardConfig defaults, no align options).
 """
@@ -94,7 +94,7 @@ def _common_fields(s: BenchSettings) -> dict[str, Any]:
 
 def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool) -> tuple[Any, ModelConfig]:
     """The TRL config and model section of an in-memory recipe carrying the speed flags."""
-    from align.methods.trainer_args import build_trainer_args
+    from align.methods.training import build_trainer_args
 
     flags = {
         "gradient_checkpointing": s.gradient_checkpointing,

@@ -19,8 +19,7 @@ from align.config.recipe import Recipe
 from align.data.workers import map_workers
 from align.errors import AlignError
 from align.methods.batches import EvalPairsOnce, FullGlobalBatches
-from align.methods.trainer_args import build_trainer_args
-from align.methods.training import train_and_report
+from align.methods.training import build_trainer_args, run_trainer
 from align.models.chat import with_system
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.precision import trained_model_config, upcast_adapters
@@ -314,4 +313,4 @@ def build_trainer(recipe: Recipe) -> Any:
 def run(recipe: Recipe) -> dict[str, Any]:
     """Train, evaluate before and after, save the model and the run outputs; return the summary."""
     prepare_run(recipe)
-    return train_and_report(recipe, build_trainer(recipe), SUMMARY_KEYS)
+    return run_trainer(recipe, build_trainer(recipe), SUMMARY_KEYS)

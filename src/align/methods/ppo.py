@@ -21,8 +21,7 @@ from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle, require_reward_model
-from align.methods.trainer_args import build_trainer_args, last_checkpoint
-from align.methods.training import report
+from align.methods.training import build_trainer_args, finish_run, last_checkpoint
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
 from align.precision import trained_model_config
@@ -319,7 +318,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
     }
     if trainer.is_world_process_zero():
         write_samples_table(out)
-    report(
+    finish_run(
         recipe,
         trainer,
         summary,

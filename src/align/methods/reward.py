@@ -15,8 +15,7 @@ from typing import Any
 from align.config.recipe import Recipe
 from align.errors import AlignError
 from align.methods.batches import FullGlobalBatches
-from align.methods.trainer_args import build_trainer_args
-from align.methods.training import train_and_report
+from align.methods.training import build_trainer_args, run_trainer
 from align.models.loading import load_tokenizer, lora_config
 from align.precision import trained_model_config, upcast_adapters
 from align.rm.eval_sets import binarized_pair
@@ -134,6 +133,6 @@ def run(recipe: Recipe) -> dict[str, Any]:
     """Train, evaluate before and after, save the reward model and the run outputs; return the summary."""
     prepare_run(recipe)
     trainer = build_trainer(recipe)
-    return train_and_report(
+    return run_trainer(
         recipe, trainer, SUMMARY_KEYS, {"template": getattr(trainer.model.config, TEMPLATE_ATTR)}
     )

@@ -1,7 +1,8 @@
-"""The run shape every trainer-backed method shares.
+"""What every trainer-backed method shares: its TRL config, built from the recipe, and the run shape.
 
-evaluate (before, at step 0 inside train) -> train, resuming from the newest checkpoint -> evaluate (after) -> save ->
-summary.json, model card, printed summary -> optional push to the hub.
+TRL config (method.trainer + the batch plan) -> evaluate (before, at step 0 inside train) -> train,
+resuming from the newest checkpoint -> evaluate (after) -> save -> summary.json, model card,
+printed summary -> optional push to the hub.
 
 A resumed run reports the whole run: the `before/*` figures of its first part (logged at step
 0 in metrics.jsonl) and the training loss over every step, not only the steps since the resume.
@@ -16,7 +17,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from align.config.recipe import Recipe
-from align.methods.trainer_args import last_checkpoint
+from align.errors import AlignError
+from align.launch import batch_plan, has_accelerator
 from align.rundir.outputs import (
     MetricsCallback,
     keep_metrics_until,
@@ -24,6 +26,57 @@ from align.rundir.outputs import (
     tensorboard_into_output_dir,
     write_model_card,
 )
+
+# Defaults a practitioner expects from a run; any of them can be overridden in method.trainer.
+DEFAULTS: dict[str, Any] = {
+    "report_to": ["tensorboard"],
+    "logging_steps": 10,
+    "save_total_limit": 2,
+    "project": "align",  # trackio's project: every align run in one dashboard (`trackio show --project align`)
+}
+
+
+def build_trainer_args(
+    recipe: Recipe, cls: type, world_size: int | None = None, has_eval: bool = False, **extra: Any
+) -> Any:
+    """Instantiate `cls` (DPOConfig, RewardConfig, PPOConfig) with the batch plan applied.
+
+    `world_size` defaults to the current launch. With `has_eval` (a test split exists) the run
+    evaluates as often as it logs unless the recipe says otherwise. TRL's own validation (in
+    __post_init__) is turned into a one-paragraph AlignError.
+    """
+    plan = batch_plan(recipe, world_size)
+    logging_steps = recipe.method.trainer.get("logging_steps", DEFAULTS["logging_steps"])
+    evaluation = (
+        {"eval_strategy": "steps", "eval_steps": logging_steps} if has_eval else {"eval_strategy": "no"}
+    )
+    kwargs: dict[str, Any] = {
+        **DEFAULTS,
+        **evaluation,
+        "run_name": recipe.name,
+        **extra,
+        **recipe.method.trainer,
+        "output_dir": recipe.output_dir,
+        "seed": recipe.seed,
+        "per_device_train_batch_size": plan.per_device,
+        "gradient_accumulation_steps": plan.grad_accum,
+    }
+    if "use_cpu" not in kwargs and not has_accelerator():
+        kwargs["use_cpu"] = True  # transformers refuses to start on a GPU-less machine otherwise
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise AlignError(
+            f"TRL's {cls.__name__} rejected the settings of recipe {recipe.name!r} (method.trainer): {exc} "
+            "Fix the field in the recipe or override it with method.trainer.FIELD=VALUE."
+        ) from None
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint-N in output_dir, so a rerun continues where it stopped."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
 def _logged(logs: dict[str, Any], label: str, keys: tuple[str, ...]) -> dict[str, float]:
@@ -74,7 +127,7 @@ def whole_run_loss(rows: list[dict[str, Any]], start_step: int, end_step: int, s
     return (total + session_loss * (end_step - start_step)) / steps if steps else session_loss
 
 
-def train_and_report(
+def run_trainer(
     recipe: Recipe, trainer: Any, summary_keys: tuple[str, ...], details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Train with eval before/after, save next to the run outputs; return the summary.
@@ -118,11 +171,11 @@ def train_and_report(
         "output_dir": str(out),
     }
     card = {"optimizer steps": result.global_step, **{k: repr(v) for k, v in (details or {}).items()}}
-    report(recipe, trainer, summary, card)
+    finish_run(recipe, trainer, summary, card)
     return summary
 
 
-def report(recipe: Recipe, trainer: Any, summary: dict[str, Any], card: dict[str, Any]) -> None:
+def finish_run(recipe: Recipe, trainer: Any, summary: dict[str, Any], card: dict[str, Any]) -> None:
     """On the main process: summary.json, the optional hub push, the model card, the printed summary.
 
     Metrics named `before/...`, `after/...` (any key with a '/') go into the card's table; `card`
