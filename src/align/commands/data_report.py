@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from align.data.report import load_pairs, plot, stats
+    from align.data.pair_plots import load_pairs, plot, stats
     from align.publish import check_output_dir, publish_dir
 
     check_output_dir(args.output, args.overwrite, "--output")
