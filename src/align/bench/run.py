@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import copy
 import importlib.metadata
-import json
 import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from align.bench.flops import device_peak, flops_per_token, non_embedding_params
@@ -220,12 +218,6 @@ def _record(
         "peak_memory_gib": torch.cuda.max_memory_allocated() / GIB if cuda else "n/a",
         "padding_fraction": 1 - tokens / slots,
     }
-
-
-def append_jsonl(path: str, record: dict[str, Any]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def summary(record: dict[str, Any]) -> str:

@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from align.bench.ppo import run_ppo_bench
-    from align.bench.run import BenchSettings, append_jsonl, run_bench, summary
+    from align.bench.run import BenchSettings, run_bench, summary
+    from align.jsonl import write_jsonl
     from align.publish import check_jsonl_log
 
     if args.steps < 1 or args.batch_size < 1 or args.seq_len < 2 or not 0 <= args.len_spread < 1:
@@ -91,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
             bucket_by_length=args.bucket_by_length,
         )  # fmt: skip
         record = run_ppo_bench(settings) if args.method == "ppo" else run_bench(settings)
-        append_jsonl(args.output, record)
+        write_jsonl(args.output, [record], append=True)
         records.append(record)
         print(f"\n== align bench: {args.method} {args.shape} ==\n{summary(record)}")
     if len(records) == 2:

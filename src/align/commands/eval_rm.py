@@ -69,15 +69,13 @@ def main(args: argparse.Namespace) -> int:
         pairs, skipped = binarized_pairs(path, args.split, args.limit, args.seed)
         key = Path(path.rstrip("/")).stem
         sets.append(PairSet(key, key, f"{path} ({args.split})", pairs, skipped))
-    model, tokenizer, template, system_prompt = load(args)
+    scorer = load(args)
 
     def run(folder: Path | None) -> dict:
-        return evaluate(
-            model, tokenizer, sets, template, args.batch_size, args.append_eos, folder, system_prompt
-        )
+        return evaluate(scorer, sets, folder)
 
     results = publish_dir(args.output, run, args.overwrite) if args.output else run(None)
-    print(f"# {args.model}, template {template!r}")
+    print(f"# {args.model}, template {scorer.template!r}")
     print(format_table(results))
     if args.output:
         print(f"align: results in {args.output / 'eval_rm.json'}")

@@ -45,19 +45,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load(args: argparse.Namespace):
-    """(model, tokenizer, template, system prompt) from the shared options."""
+    """The Scorer the shared options describe."""
     from align.config.recipe import RewardModelConfig
     from align.paths import model_path
-    from align.rm.load import inference_device, load_reward_model
-    from align.rm.templates import check_template, resolve_system_prompt, resolve_template
+    from align.rm.load import inference_device
+    from align.rm.scoring import load_scorer
+    from align.rm.templates import check_template
 
     template = args.template and check_template(args.template)
     model_path(args.model, "--model")
     system = {} if args.system_prompt is None else {"system_prompt": args.system_prompt}
-    cfg = RewardModelConfig(name_or_path=args.model, dtype=args.dtype, template=template, **system)
-    model, tokenizer = load_reward_model(cfg, device=inference_device())
-    template = resolve_template(cfg.template, model, tokenizer)
-    return model, tokenizer, template, resolve_system_prompt(cfg, model, template)
+    cfg = RewardModelConfig(
+        name_or_path=args.model, dtype=args.dtype, template=template, append_eos=args.append_eos, **system
+    )
+    return load_scorer(cfg, args.batch_size, inference_device())
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,13 +68,8 @@ def main(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, args.overwrite)
     rows, items = read_rows(args.input)  # a bad row fails here, before minutes of model loading
-    model, tokenizer, template, system_prompt = load(args)
+    scorer = load(args)
     with staged_file(args.output) as tmp:
-        write_jsonl(
-            tmp,
-            score_rows(
-                model, tokenizer, rows, items, template, args.batch_size, args.append_eos, system_prompt
-            ),
-        )
-    print(f"align: scored {len(rows)} rows with template {template!r} -> {args.output}")
+        write_jsonl(tmp, score_rows(scorer, rows, items))
+    print(f"align: scored {len(rows)} rows with template {scorer.template!r} -> {args.output}")
     return 0

@@ -22,11 +22,12 @@ from typing import Any
 
 from align.config.recipe import BestOfNMethod, Recipe
 from align.errors import AlignError
+from align.inputs import require_reward_model
 from align.jsonl import write_jsonl
 from align.methods.prompts import PromptSet, load_prompts
-from align.methods.reward_oracle import PromptIndex, load_oracle, require_reward_model
 from align.models.loading import load_causal_lm, load_tokenizer, refuse_adapter
 from align.models.tiny import resolve
+from align.rm.scoring import load_scorer
 from align.rundir.outputs import prepare_run, write_model_card
 
 
@@ -245,21 +246,18 @@ def run(recipe: Recipe) -> dict[str, Any]:
         samples = sample_hf(recipe, prompts, tokenizer, n_max, share, device)
     _free_accelerator_memory()
 
-    oracle = load_oracle(
-        recipe.reward_model,
-        tokenizer,
-        PromptIndex(prompts.prompts, prompts.ids),
-        method.reward_batch_size,
-        device=str(device) if device is not None else None,
+    scorer = load_scorer(
+        recipe.reward_model, method.reward_batch_size, str(device) if device is not None else None
     )
     scored, done = [], 0
     for block in tqdm(
         share, desc="scoring", unit="block"
     ):  # block by block: the same batches on any sharding
         block_samples = samples[done : done + len(block)]
-        flat = oracle.rewards(
+        flat = scorer.score(
             [prompts.prompts[i] for i, s in zip(block, block_samples, strict=True) for _ in s],
             [r for s in block_samples for r in s],
+            progress=False,
         )
         scored.append((block.start, block_samples, [flat[i : i + n_max] for i in range(0, len(flat), n_max)]))
         done += len(block)
@@ -276,7 +274,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
         "samples_per_prompt": n_max,
         "engine": engine,
         "processes": processes.num_processes,
-        "reward_template": oracle.template,
+        "reward_template": scorer.template,
         **{f"best-of-{r['n']}/mean_reward": r["mean_reward"] for r in table},
         "output_dir": str(out),
     }
@@ -285,7 +283,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
         recipe,
         {k: v for k, v in summary.items() if "/" in k},
         {
-            "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{oracle.template}`",
+            "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{scorer.template}`",
             "prompts": prompts.describe(),
             "sampling": f"{n_max} per prompt, temperature {method.temperature}, top-p {method.top_p}, {engine}",
             "AlpacaEval inputs": "`alpaca_eval/best-of-N.json`",

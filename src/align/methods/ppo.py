@@ -11,16 +11,16 @@ align.rundir (metrics JSONL, plots of reward/KL/entropy, model card).
 from __future__ import annotations
 
 import itertools
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
-from align.jsonl import read_jsonl
+from align.inputs import require_reward_model
+from align.jsonl import read_jsonl, write_jsonl
 from align.methods.prompts import PromptSet, load_prompts
-from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle, require_reward_model
+from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle
 from align.methods.training import build_trainer_args, finish_run, last_checkpoint
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
 from align.models.tiny import resolve
@@ -67,11 +67,9 @@ def _trainer_class() -> type:
                 super().generate_completions(sampling)
             rows = gather_object(local)
             if rows and self.accelerator.is_main_process:
-                with self.samples_path.open("a", encoding="utf-8") as f:
-                    for row in rows:
-                        f.write(
-                            json.dumps({"step": self.state.global_step, **row}, ensure_ascii=False) + "\n"
-                        )
+                write_jsonl(
+                    self.samples_path, ({"step": self.state.global_step, **r} for r in rows), append=True
+                )
             return rows
 
         def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from align.config.recipe import Recipe
+from align.data.pairs import RowError, binarized_pair
 from align.errors import AlignError
 from align.methods.batches import FullGlobalBatches
 from align.methods.training import build_trainer_args, run_trainer
 from align.models.loading import load_tokenizer, lora_config
 from align.precision import trained_model_config, upcast_adapters
-from align.rm.eval_sets import binarized_pair
 from align.rm.load import load_reward_base
-from align.rm.scoring import RowError
 from align.rm.templates import CHAT, SYSTEM_ATTR, TEMPLATE_ATTR, render
 from align.rundir.outputs import MetricsCallback, prepare_run
 

@@ -7,9 +7,9 @@ passes `.hidden_states[-1]` to `model.score`, and reads the result at the last n
 response token. The ids are the POLICY's. `CrossTemplateReward` satisfies that contract
 without patching TRL: its "backbone" finds each row's prompt (by its exact token ids, so the
 original instruction is recovered, not a decoded chat transcript), decodes the response,
-renders (prompt, response) with `align.rm.templates.render` in the reward model's template,
-scores it with `align.rm.scoring.score_texts` (what `align score` runs) and returns the reward
-broadcast over every position, so whatever index get_reward reads holds it.
+scores (prompt, response) with `align.rm.scoring.Scorer` in the reward model's template (what
+`align score` runs) and returns the reward broadcast over every position, so whatever index
+get_reward reads holds it.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from torch import nn
 
 from align.config.recipe import RewardModelConfig
 from align.errors import AlignError
-from align.inputs import require_reward_model  # noqa: F401 - re-exported for the PPO and best-of-N runners
-from align.rm.load import load_reward_model
-from align.rm.scoring import score_texts
-from align.rm.templates import render, resolve_system_prompt, resolve_template
+from align.rm.scoring import Scorer, load_scorer
 
 MASKED = -1  # stands for a pad position in the rows the index reads
 
@@ -74,30 +71,23 @@ class CrossTemplateReward(nn.Module):
 
     base_model_prefix = "scorer"
 
-    def __init__(
-        self,
-        reward_model: nn.Module,
-        reward_tokenizer: Any,
-        template: str,
-        policy_tokenizer: Any,
-        index: PromptIndex,
-        batch_size: int = 16,
-        append_eos: bool = False,
-        clip: float | None = None,
-        system_prompt: str | None = None,
-    ):
+    def __init__(self, scorer: Scorer, policy_tokenizer: Any, index: PromptIndex, clip: float | None = None):
         super().__init__()
-        self.reward_model = reward_model
-        self.config = reward_model.config  # read by TRL's prepare_deepspeed
-        self.reward_tokenizer = reward_tokenizer
-        self.template = template
+        self.reward_model = scorer.model  # a submodule: it moves and is prepared with the oracle
+        self.config = scorer.model.config  # read by TRL's prepare_deepspeed
+        self.reward_scorer = scorer
         self.policy_tokenizer = policy_tokenizer
         self.index = index
-        self.batch_size = batch_size
-        self.append_eos = append_eos
         self.clip = clip
-        self.system_prompt = system_prompt
         self._record: list[dict[str, Any]] | None = None
+
+    @property
+    def template(self) -> str:
+        return self.reward_scorer.template
+
+    @property
+    def reward_tokenizer(self) -> Any:
+        return self.reward_scorer.tokenizer
 
     def texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[str], list[str]]:
         """(prompts, responses) of a batch of policy ids; a response ends at its first pad."""
@@ -116,13 +106,7 @@ class CrossTemplateReward(nn.Module):
         self, prompts: Sequence[str], responses: Sequence[str], progress: bool = False
     ) -> list[float]:
         """Oracle rewards of (prompt, response) pairs, clipped when the recipe asks."""
-        rendered = [
-            render(self.template, p, r, self.reward_tokenizer, self.append_eos, self.system_prompt)
-            for p, r in zip(prompts, responses, strict=True)
-        ]
-        values = score_texts(
-            self.reward_model, self.reward_tokenizer, rendered, self.batch_size, progress=progress
-        )
+        values = self.reward_scorer.score(prompts, responses, progress)
         if self.clip is not None:
             values = [min(max(v, -self.clip), self.clip) for v in values]
         return values
@@ -159,13 +143,6 @@ def load_oracle(
     index: PromptIndex,
     batch_size: int = 16,
     clip: float | None = None,
-    device: str | None = None,
 ) -> CrossTemplateReward:
-    """The recipe's reward_model section as an oracle over the policy's ids (template and system turn
-    resolved as `align score` does)."""
-    model, tokenizer = load_reward_model(cfg, device=device)
-    template = resolve_template(cfg.template, model, tokenizer)
-    system_prompt = resolve_system_prompt(cfg, model, template)
-    return CrossTemplateReward(
-        model, tokenizer, template, policy_tokenizer, index, batch_size, cfg.append_eos, clip, system_prompt
-    )
+    """The recipe's reward_model section as an oracle over the policy's ids (the Scorer `align score` loads)."""
+    return CrossTemplateReward(load_scorer(cfg, batch_size), policy_tokenizer, index, clip)

@@ -4,7 +4,7 @@ Every set has a converter from one row of its real schema to a `Pair` (None skip
 a tie, or a row that cannot be split into prompt and response), so the same code reads the
 hub split and the small sample file of that schema bundled under align/data/sample/.
 Any binarized preference set (`prompt` + `chosen`/`rejected`, H4 format included) is read
-with `binarized_pairs`.
+with `binarized_pairs` (the pair format of align.data.pairs).
 """
 
 from __future__ import annotations
@@ -13,20 +13,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from align.config.recipe import DataConfig
 from align.data.hub import load_hub
+from align.data.pairs import Pair, RowError, binarized_pair, read_row_file
 from align.data.samples import resolve
 from align.errors import AlignError
-from align.rm.scoring import RowError, read_jsonl, row_items
-
-
-class Pair(NamedTuple):
-    prompt: str
-    chosen: str
-    rejected: str
-
 
 HH_HUMAN, HH_ASSISTANT = "\n\nHuman: ", "\n\nAssistant:"
 
@@ -201,16 +194,10 @@ def binarized_pairs(path: str, split: str, limit: int | None = None, seed: int =
     """(pairs, skipped) of a binarized set: a JSONL file, a directory holding `{split}.jsonl`, or a hub id."""
     local = Path(resolve(path))
     if local.is_file():  # read as plain JSON: arrow rejects a column mixing strings and message lists
-        rows = [row for _, row in read_jsonl(local, "--data")]
+        rows = [row for _, row in read_row_file(local, "--data")]
     else:
         from align.data.preferences import load_preferences
 
         data = DataConfig(path=path, format="binarized", train_split=split, test_split=None)
         rows = load_preferences(data, seed)["train"]
     return take_pairs(rows, binarized_pair, f"{path} ({split})", limit, seed)
-
-
-def binarized_pair(row: dict) -> Pair:
-    """A row with `prompt` (optional for message lists) and `chosen`/`rejected`."""
-    (_, prompt, chosen), (_, _, rejected) = row_items({k: v for k, v in row.items() if k != "response"})
-    return Pair(prompt, chosen, rejected)

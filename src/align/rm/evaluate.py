@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from align.data.pairs import Pair
 from align.jsonl import write_jsonl
-from align.rm.eval_sets import PUBLISHED, PUBLISHED_AVERAGE, SUITES, Pair
-from align.rm.scoring import score_texts
-from align.rm.templates import render
+from align.rm.eval_sets import PUBLISHED, PUBLISHED_AVERAGE, SUITES
+from align.rm.scoring import Scorer
 
 
 @dataclass
@@ -24,42 +24,23 @@ class PairSet:
     skipped: int
 
 
-def pair_rewards(
-    model,
-    tokenizer,
-    pairs: list[Pair],
-    template: str,
-    batch_size: int,
-    append_eos: bool = False,
-    system_prompt: str | None = None,
-):
+def pair_rewards(scorer: Scorer, pairs: list[Pair]) -> list[tuple[float, float]]:
     """(reward of chosen, reward of rejected) for each pair, both sides scored in one batched pass."""
-    texts = [
-        render(template, pair.prompt, response, tokenizer, append_eos, system_prompt)
-        for pair in pairs
-        for response in (pair.chosen, pair.rejected)
-    ]
-    rewards = score_texts(model, tokenizer, texts, batch_size)
+    rewards = scorer.score(
+        [pair.prompt for pair in pairs for _ in (0, 1)],
+        [response for pair in pairs for response in (pair.chosen, pair.rejected)],
+    )
     return list(zip(rewards[0::2], rewards[1::2], strict=True))
 
 
-def evaluate(
-    model,
-    tokenizer,
-    sets: list[PairSet],
-    template: str,
-    batch_size: int = 8,
-    append_eos: bool = False,
-    output: Path | None = None,
-    system_prompt: str | None = None,
-) -> dict[str, Any]:
+def evaluate(scorer: Scorer, sets: list[PairSet], output: Path | None = None) -> dict[str, Any]:
     """Accuracy (% of pairs whose chosen response scores strictly higher) per set and on average.
 
     With `output`, writes eval_rm.json and each set's per-pair rewards as `<key>.jsonl`.
     """
-    results: dict[str, Any] = {"template": template, "sets": {}}
+    results: dict[str, Any] = {"template": scorer.template, "sets": {}}
     for s in sets:
-        rewards = pair_rewards(model, tokenizer, s.pairs, template, batch_size, append_eos, system_prompt)
+        rewards = pair_rewards(scorer, s.pairs)
         wins = sum(chosen > rejected for chosen, rejected in rewards)
         results["sets"][s.key] = {
             "title": s.title,

@@ -8,7 +8,6 @@ output_dir/README.md              a model card: base model, data, settings, fina
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,9 +74,7 @@ class MetricsCallback(TrainerCallback):
             return
         self.last_logs = dict(logs)
         row = {"step": state.global_step, "epoch": state.epoch, **logs}
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.output_dir / METRICS_FILE, "a") as f:
-            f.write(json.dumps(row, default=float) + "\n")
+        write_jsonl(self.output_dir / METRICS_FILE, [row], append=True)
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
