@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import typing
 
 import torch
 from transformers import AutoModelForSequenceClassification, LlamaConfig
 
+from align.config.passthrough import TorchDtype
 from align.config.recipe import RewardModelConfig
 from align.rm.load import load_reward_model
 from align.rm.scoring import score_texts
@@ -65,7 +67,7 @@ def main() -> None:
     p.add_argument("--length", type=int, default=256, help="Tokens per sequence.")
     p.add_argument("--num", type=int, default=64, help="Sequences scored per measurement.")
     p.add_argument("--repeat", type=int, default=5, help="Timed runs; the best and the median are reported.")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--dtype", choices=typing.get_args(TorchDtype), default="float32")
     p.add_argument("--threads", type=int, help="CPU threads for torch (1 is steadier on a shared machine).")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()

@@ -131,7 +131,7 @@ def test_cli_help_works_for_every_subcommand(capsys):
         main(["--help"])
     assert e.value.code == 0
     for module in COMMANDS:
-        name = module.rsplit(".", 1)[1].replace("_", "-")
+        name = module.__name__.rsplit(".", 1)[1].replace("_", "-")
         with pytest.raises(SystemExit) as e:
             main([name, "--help"])
         assert e.value.code == 0

@@ -67,7 +67,6 @@ class Resolved:
     def __init__(self, name: str, world: int, tmp_path: Path):
         from transformers import BitsAndBytesConfig
 
-        from align.config.recipe import _trl_config_cls
         from align.methods.training import build_trainer_args
         from align.models.loading import lora_config
 
@@ -75,7 +74,7 @@ class Resolved:
         self.world = world
         self.trainer = None
         if self.recipe.method.name != "best-of-n":
-            self.cls = _trl_config_cls(self.recipe.method.name)
+            self.cls = self.recipe.method.trl_config_cls()
             self.trainer = build_trainer_args(self.recipe, self.cls, world_size=world)
         self.lora = lora_config(self.recipe.model)
         quant = self.recipe.model.quantization
@@ -123,9 +122,7 @@ def test_every_tabled_value_names_a_source_and_unpublished_ones_are_trl_defaults
     entry = published(name)
     defaults = {}
     if entry["config"]:
-        from align.config.recipe import _trl_config_cls
-
-        cls = _trl_config_cls(load_recipe(REPO / "recipes" / name).method.name)
+        cls = load_recipe(REPO / "recipes" / name).method.trl_config_cls()
         defaults = {
             f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
             for f in dataclasses.fields(cls)

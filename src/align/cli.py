@@ -9,26 +9,26 @@ any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 
 from align import __version__
+from align.commands import (
+    bench,
+    best_of_n,
+    binarize,
+    check,
+    convert_rm,
+    data_report,
+    eval_rm,
+    run,
+    score,
+)
 from align.errors import AlignError
 
 # One module per subcommand; each defines `register(subparsers)` and imports heavy libraries lazily.
-COMMANDS = [
-    "align.commands.run",
-    "align.commands.check",
-    "align.commands.score",
-    "align.commands.convert_rm",
-    "align.commands.eval_rm",
-    "align.commands.binarize",
-    "align.commands.data_report",
-    "align.commands.bench",
-    "align.commands.best_of_n",
-]
+COMMANDS = [run, check, score, convert_rm, eval_rm, binarize, data_report, bench, best_of_n]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"align {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        importlib.import_module(name).register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -91,6 +91,19 @@ def require_reward_model(recipe: Recipe, needs: str) -> RewardModelConfig:
     return recipe.reward_model
 
 
+def require_data(recipe: Recipe) -> DataConfig | None:
+    """The recipe's data section, or a one-paragraph error when the method needs one (None: prompts come from
+    method.prompts.path instead)."""
+    prompts = getattr(recipe.method, "prompts", None)
+    if recipe.data is None and (prompts is None or prompts.path is None):
+        need = "its preference pairs" if prompts is None else "its prompts (or set method.prompts.path)"
+        raise AlignError(
+            f"Recipe {recipe.name!r} (method {recipe.method.name}) has no `data` section, which it needs for {need}. "
+            "Add one, e.g. data: {path: openbmb/UltraFeedback, format: raw}, or sample://ultrafeedback offline."
+        )
+    return recipe.data
+
+
 def check_inputs(
     recipe: Recipe, recipe_path: str | Path | None = None, *, strict_hub: bool = True
 ) -> list[str]:
@@ -132,13 +145,8 @@ def check_inputs(
             revision=rm.revision,
             hint=hint(rm.name_or_path),
         )
+    require_data(recipe)
     prompts = getattr(method, "prompts", None)
-    if recipe.data is None and (prompts is None or prompts.path is None):
-        need = "its preference pairs" if prompts is None else "its prompts (or set method.prompts.path)"
-        raise AlignError(
-            f"Recipe {recipe.name!r} (method {method.name}) has no `data` section, which it needs for {need}. Add "
-            "one, e.g. data: {path: openbmb/UltraFeedback, format: raw}, or sample://ultrafeedback offline."
-        )
     if recipe.data:
         resolve(data_source, recipe.data)
         if recipe.data.format == "raw" and recipe.data.binarize.decontaminate:

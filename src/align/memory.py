@@ -81,13 +81,9 @@ def _sharding(recipe: Recipe) -> tuple[str, bool]:
 
 def _models(recipe: Recipe, policy: ParamCount) -> tuple[list[ParamCount], list[ParamCount]]:
     """(trained, frozen) models resident during training: PPO keeps four, DPO up to two."""
-    trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
     trained, frozen = [policy], []
-    if not recipe.model.lora and (
-        (recipe.method.name == "dpo" and not trainer.get("precompute_ref_log_probs"))
-        or recipe.method.name == "ppo"
-    ):
-        frozen.append(policy)  # reference copy (LoRA disables its adapter instead)
+    if recipe.loads_reference_model():
+        frozen.append(policy)
     if recipe.method.name == "ppo" and recipe.reward_model:
         reward = count_params(recipe.reward_model) or policy
         frozen.append(reward)

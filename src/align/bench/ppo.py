@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from align.bench.flops import non_embedding_params
-from align.bench.run import TOKENIZER, BenchSettings, _record, _step_timer
+from align.bench.run import TOKENIZER, BenchSettings, result_record, step_timer
 from align.bench.shapes import model_config
 from align.config.recipe import ModelConfig
 from align.models.loading import load_tokenizer
@@ -72,7 +72,7 @@ def run_ppo_bench(s: BenchSettings) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(s.seed)
     ids = torch.randint(low, len(tokenizer), ((s.steps + 1) * s.batch_size, prompt_len), generator=generator)
     prompts = Dataset.from_dict({"input_ids": ids.tolist()})
-    timer = _step_timer(cuda)
+    timer = step_timer(cuda)
     with tempfile.TemporaryDirectory(prefix="align-bench-") as tmp:
         args = PPOConfig(
             output_dir=tmp,
@@ -105,6 +105,6 @@ def run_ppo_bench(s: BenchSettings) -> dict[str, Any]:
         with timed_generation(cuda) as generations:
             trainer.train()
     batches = [(real, slots) for _, real, slots in generations]
-    record = _record(s, timer.times, batches, non_embedding_params(policy), device, cuda)
+    record = result_record(s, timer.times, batches, non_embedding_params(policy), device, cuda)
     record["generation_share"] = sum(sec for sec, _, _ in generations[1:]) / record["seconds"]
     return record

@@ -60,7 +60,7 @@ class _TokenCounter:
         return batch
 
 
-def _step_timer(cuda: bool) -> Any:
+def step_timer(cuda: bool) -> Any:
     import torch
     from transformers import TrainerCallback
 
@@ -90,8 +90,8 @@ def _common_fields(s: BenchSettings) -> dict[str, Any]:
     }
 
 
-def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool) -> tuple[Any, ModelConfig]:
-    """The TRL config and model section of an in-memory recipe carrying the speed flags."""
+def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool) -> tuple[Any, Recipe]:
+    """The TRL config of an in-memory recipe carrying the speed flags, and the recipe."""
     from align.methods.training import build_trainer_args
 
     flags = {
@@ -116,15 +116,19 @@ def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool)
         ),
         method={"name": s.method, "trainer": trainer},
     )
-    return build_trainer_args(recipe, config_cls), recipe.model
+    return build_trainer_args(recipe, config_cls), recipe
 
 
-def _trl_default_args(
-    s: BenchSettings, config_cls: type, output_dir: str, cuda: bool
-) -> tuple[Any, ModelConfig]:
+def _trl_default_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool) -> tuple[Any, Recipe]:
     """TRL's example-script defaults: fp32 weights (trl.ModelConfig.dtype), the config class's own defaults."""
-    model = ModelConfig(name_or_path=TOKENIZER, dtype="float32", lora=LORA if s.lora else None)
-    return config_cls(output_dir=output_dir, use_cpu=not cuda, **_common_fields(s)), model
+    recipe = Recipe(
+        name=f"bench-{s.method}-{s.shape}-trl",
+        output_dir=output_dir,
+        seed=s.seed,
+        model=ModelConfig(name_or_path=TOKENIZER, dtype="float32", lora=LORA if s.lora else None),
+        method={"name": s.method, "trainer": _common_fields(s)},
+    )
+    return config_cls(output_dir=output_dir, use_cpu=not cuda, **recipe.method.trainer), recipe
 
 
 def run_bench(s: BenchSettings) -> dict[str, Any]:
@@ -146,7 +150,8 @@ def run_bench(s: BenchSettings) -> dict[str, Any]:
     set_seed(s.seed)
     rows = preference_rows((s.steps + 1) * s.batch_size, s.seq_len, s.len_spread, s.seed)
     with tempfile.TemporaryDirectory(prefix="align-bench-") as tmp:
-        args, model_section = build(s, config_cls, tmp, cuda)
+        args, recipe = build(s, config_cls, tmp, cuda)
+        model_section = recipe.model
         tokenizer = load_tokenizer(model_section)
         kwargs = {
             k: v for k, v in model_kwargs(model_section).items() if k in ("dtype", "attn_implementation")
@@ -155,13 +160,9 @@ def run_bench(s: BenchSettings) -> dict[str, Any]:
         with torch.device("cuda" if cuda else "cpu"):
             model = model_cls.from_config(config, **kwargs)
         n_params = non_embedding_params(model)
-        timer = _step_timer(cuda)
-        extra = {}
-        if (
-            s.method == "dpo"
-        ):  # a frozen copy, as a run loads the reference (TRL cannot load it from a config)
-            needs_ref = not s.lora and not getattr(args, "precompute_ref_log_probs", False)
-            extra["ref_model"] = copy.deepcopy(model) if needs_ref else None
+        timer = step_timer(cuda)
+        # a frozen copy where a run loads the reference (TRL cannot load it from a config)
+        extra = {"ref_model": copy.deepcopy(model)} if recipe.loads_reference_model() else {}
         trainer = trainer_cls(
             model=model,
             **extra,
@@ -178,10 +179,10 @@ def run_bench(s: BenchSettings) -> dict[str, Any]:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         trainer.train()
-    return _record(s, timer.times, counter.batches, n_params, device_name, cuda)
+    return result_record(s, timer.times, counter.batches, n_params, device_name, cuda)
 
 
-def _record(
+def result_record(
     s: BenchSettings,
     times: list[float],
     batches: list[tuple[int, int]],

@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from align.commands.argtypes import positive_int
+from align.commands.fields import add_field_flags, given, validated
+from align.config.recipe import BestOfNMethod, ModelConfig, Recipe, RewardModelConfig, SamplingPromptsConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,78 +28,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reward-model", required=True, help="Reward model: hub id, local directory or tiny://llama-rm."
     )
-    p.add_argument(
-        "--template", help="Reward template: ultrarm, chat, or a format string with {prompt} and {response}."
-    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--prompts", help="JSON/JSONL file of rows with `instruction` (e.g. AlpacaEval's alpaca_eval.json)."
     )
     source.add_argument("--data", help="Raw UltraFeedback: hub id, local file or sample://ultrafeedback.")
-    p.add_argument(
-        "--n",
-        type=positive_int,
-        nargs="+",
-        default=[1, 2, 4, 8, 16],
-        help="Values of N (default 1 2 4 8 16).",
-    )
-    p.add_argument(
-        "--max-prompts", type=positive_int, help="Use a seeded random subset of this many prompts."
-    )
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=positive_int, default=512)
-    p.add_argument("--engine", choices=["auto", "hf", "vllm"], default="auto")
-    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output-dir", required=True, help="Where the selections, tables and plot go.")
-    p.set_defaults(func=main)
+    # the rest are recipe fields: each section declares its own type, default and help
+    fields = {
+        "method": add_field_flags(p, BestOfNMethod, skip=["name"]),
+        "prompts": add_field_flags(p, SamplingPromptsConfig, skip=["path"]),
+        "model": add_field_flags(p, ModelConfig, ["dtype"]),
+        "reward_model": add_field_flags(p, RewardModelConfig, ["template"]),
+        "recipe": add_field_flags(p, Recipe, ["seed"]),
+    }
+    p.set_defaults(func=main, fields=fields)
 
 
 def recipe_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe the flags describe."""
     from align.paths import read_text
 
-    model: dict[str, Any] = {"name_or_path": args.model, "dtype": args.dtype}
+    fields = {section: given(args, names) for section, names in args.fields.items()}
+    model: dict[str, Any] = {"name_or_path": args.model, **fields["model"]}
     if args.chat_template:
         model["chat_template"] = read_text(args.chat_template, "--chat-template")
-    prompts: dict[str, Any] = {"max_prompts": args.max_prompts}
-    if args.prompts:
-        prompts["path"] = args.prompts
+    prompts = {"path": args.prompts, **fields["prompts"]} if args.prompts else fields["prompts"]
     return {
         "name": Path(args.model).name,
         "output_dir": args.output_dir,
-        "seed": args.seed,
+        **fields["recipe"],
         "model": model,
-        "reward_model": {"name_or_path": args.reward_model, "dtype": args.dtype, "template": args.template},
+        "reward_model": {"name_or_path": args.reward_model, **fields["model"], **fields["reward_model"]},
         "data": {"path": args.data, "format": "raw"} if args.data else None,
-        "method": {
-            "name": "best-of-n",
-            "n": args.n,
-            "temperature": args.temperature,
-            "top_p": args.top_p,
-            "max_new_tokens": args.max_new_tokens,
-            "engine": args.engine,
-            "prompts": prompts,
-        },
+        "method": {"name": "best-of-n", **fields["method"], "prompts": prompts},
     }
 
 
 def main(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from align.config.recipe import Recipe
-    from align.errors import AlignError
     from align.inputs import check_inputs
     from align.methods import best_of_n
 
-    try:
-        recipe = Recipe.model_validate(recipe_dict(args))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise AlignError(
-            f"The best-of-n options are invalid ({problems}). Fix the matching --flag."
-        ) from None
+    recipe = validated(Recipe.model_validate, recipe_dict(args), "best-of-n")
     check_inputs(recipe)
     best_of_n.run(recipe)
     return 0

@@ -11,40 +11,25 @@ from __future__ import annotations
 import argparse
 import time
 
-from pydantic import ValidationError
-
-from align.commands.argtypes import non_negative_int, positive_int
+from align.commands.argtypes import positive_int
+from align.commands.fields import add_field_flags, given, validated
+from align.config.recipe import BinarizeConfig
 from align.data.schema import SCORES
 from align.data.strategies import STRATEGIES
-from align.errors import AlignError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("binarize", help="Turn raw UltraFeedback into preference pairs.", description=__doc__)
     p.add_argument("--input", required=True, help="Raw UltraFeedback: file, sample://NAME or hub id.")
-    p.add_argument("--strategy", required=True, choices=list(STRATEGIES), help="How pairs are chosen.")
     p.add_argument("--output", required=True, help="Directory for the JSONL splits and report.json.")
-    p.add_argument("--seed", type=int, default=42, help="Seed of the rejected draws and the split (42).")
-    p.add_argument(
-        "--score",
-        choices=SCORES,
-        help="Rank by overall_score, the mean rating or one aspect (strategy default).",
+    # every field of BinarizeConfig (the recipe's data.binarize) is a flag
+    fields = add_field_flags(
+        p, BinarizeConfig, strategy={"required": True, "choices": list(STRATEGIES)}, score={"choices": SCORES}
     )
-    p.add_argument(
-        "--test-size", type=non_negative_int, default=2000, help="Prompts held out as test_prefs; 0: none."
-    )
-    p.add_argument("--decontaminate", help="TruthfulQA questions to remove: 'truthful_qa' (hub) or a file.")
-    p.add_argument(
-        "--drop-overall-score-bug",
-        action="store_true",
-        help="Drop completions with overall_score 10 and mean rating <= 2 (they are reported either way).",
-    )
-    p.add_argument("--min-margin", type=float, default=0.0, help="Drop pairs with a smaller score gap.")
-    p.add_argument("--order-by-margin", action="store_true", help="Order train pairs easy to hard.")
     p.add_argument("--num-proc", type=positive_int, default=1, help="Worker processes (output is identical).")
     p.add_argument("--revision", help="Hub revision of the input (a commit, for reproducibility).")
     p.add_argument("--overwrite", action="store_true", help="Replace align's earlier output at --output.")
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, binarize_fields=fields)
 
 
 def summary(report: dict) -> str:
@@ -68,27 +53,11 @@ def summary(report: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from align.config.recipe import BinarizeConfig
     from align.data.binarize import binarize
     from align.data.loader import local_path
     from align.publish import check_output_dir, publish_dir
 
-    try:
-        cfg = BinarizeConfig(
-            strategy=args.strategy,
-            score=args.score,
-            seed=args.seed,
-            test_size=args.test_size,
-            decontaminate=args.decontaminate,
-            drop_overall_score_bug=args.drop_overall_score_bug,
-            min_margin=args.min_margin,
-            order_by_margin=args.order_by_margin,
-        )
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
-        )
-        raise AlignError(f"Invalid binarize options: {problems}.") from None
+    cfg = validated(BinarizeConfig.model_validate, given(args, args.binarize_fields), "binarize")
     local_path(args.input, "--input", args.revision)
     check_output_dir(args.output, args.overwrite, "--output")
     start = time.perf_counter()

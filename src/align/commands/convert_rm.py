@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from align.commands.fields import add_field_flags, given
+from align.config.recipe import RewardModelConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", help="Hub id or local directory of the reward model.")
     p.add_argument("dst", help="Output directory.")
-    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
+    add_field_flags(p, RewardModelConfig, ["dtype"])
     p.add_argument("--overwrite", action="store_true", help="Replace a model align converted earlier at DST.")
     p.set_defaults(func=main)
 
@@ -27,6 +30,11 @@ def main(args: argparse.Namespace) -> int:
 
     model_path(args.src, "convert-rm SRC")
     check_output_dir(args.dst, args.overwrite, "DST")
-    publish_dir(args.dst, lambda folder: convert(args.src, folder, args.dtype), args.overwrite, "DST")
+    publish_dir(
+        args.dst,
+        lambda folder: convert(RewardModelConfig(name_or_path=args.src, **given(args, ["dtype"])), folder),
+        args.overwrite,
+        "DST",
+    )
     print(f"align: wrote {args.dst}")
     return 0

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 
 from align.commands.argtypes import positive_int
+from align.commands.fields import add_field_flags, given
+from align.config.recipe import RewardModelConfig
 from align.rm.templates import TEMPLATES
 
 
@@ -24,7 +26,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=positive_int, default=8, help="Sequences per forward pass (default 8)."
     )
-    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
+    add_field_flags(p, RewardModelConfig, ["dtype"])
     p.add_argument(
         "--append-eos", action="store_true", help="Append the EOS token to every text (UltraRM: no)."
     )
@@ -46,7 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load(args: argparse.Namespace):
     """The Scorer the shared options describe."""
-    from align.config.recipe import RewardModelConfig
     from align.paths import model_path
     from align.rm.load import inference_device
     from align.rm.scoring import load_scorer
@@ -56,7 +57,11 @@ def load(args: argparse.Namespace):
     model_path(args.model, "--model")
     system = {} if args.system_prompt is None else {"system_prompt": args.system_prompt}
     cfg = RewardModelConfig(
-        name_or_path=args.model, dtype=args.dtype, template=template, append_eos=args.append_eos, **system
+        name_or_path=args.model,
+        template=template,
+        append_eos=args.append_eos,
+        **system,
+        **given(args, ["dtype"]),
     )
     return load_scorer(cfg, args.batch_size, inference_device())
 

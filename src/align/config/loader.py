@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from align.config.passthrough import PassthroughError
-from align.config.recipe import Recipe
+from align.config.recipe import METHODS, Recipe
 from align.errors import AlignError
 from align.paths import check_utf8
 
@@ -142,7 +142,7 @@ def _allowed_here(loc: tuple[str, ...]) -> str:
                 model = arg
                 break
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return ", ".join(k for k in model.model_fields if k != "trl_method")
+        return ", ".join(model.model_fields)
     return ""
 
 
@@ -151,9 +151,7 @@ def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
         # pydantic puts the discriminator tag into loc (e.g. method.dpo.beta): drop it
-        loc = tuple(
-            p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "method" and p in _METHOD_TAGS)
-        )
+        loc = tuple(p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "method" and p in METHODS))
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, PassthroughError):
             loc = (*loc, ctx_error.key)
@@ -175,9 +173,6 @@ def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
         + "; ".join(problems)
         + ". Fix the key in the file named, or override it with key.path=value."
     )
-
-
-_METHOD_TAGS = {"dpo", "reward", "ppo", "best-of-n"}
 
 
 def _origin(loc: tuple[str, ...], origins: Origins) -> str | None:

@@ -22,7 +22,8 @@ _POSITIVE = Annotated[float, Gt(0)]
 _AT_LEAST_1 = Annotated[int, Ge(1)]
 _NON_NEGATIVE = Annotated[float, Ge(0)]
 _UNIT = Annotated[float, Ge(0), Le(1)]
-_DTYPE = Literal["bfloat16", "float16", "float32"]  # the names align.models.loading maps onto torch
+# The torch dtypes a recipe may name (model.dtype, bitsandbytes' compute dtype); align.models.loading maps them.
+TorchDtype = Literal["bfloat16", "float16", "float32"]
 
 # Values the libraries accept by type but that mean nothing (or crash later), by field name; applied
 # to whichever of TRL's, peft's and bitsandbytes' classes has the field, after its own type check.
@@ -69,8 +70,8 @@ RANGES: dict[str, Any] = {
     "lora_dropout": Annotated[float, Ge(0), Lt(1)],
     # bitsandbytes quantization
     "bnb_4bit_quant_type": Literal["nf4", "fp4"],
-    "bnb_4bit_compute_dtype": _DTYPE,
-    "bnb_4bit_quant_storage": _DTYPE,
+    "bnb_4bit_compute_dtype": TorchDtype,
+    "bnb_4bit_quant_storage": TorchDtype,
     "llm_int8_threshold": _POSITIVE,
 }
 
@@ -101,10 +102,6 @@ def _enum_choices(tp: Any) -> list[str] | None:
         if isinstance(arg, type) and issubclass(arg, enum.Enum):
             return [str(m.value) for m in arg]
     return None
-
-
-def allowed_keys(cls: type) -> list[str]:
-    return sorted(_field_types(cls))
 
 
 def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = frozenset()) -> dict[str, Any]:

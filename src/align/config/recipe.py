@@ -10,13 +10,15 @@ goes to peft's LoraConfig and `model.quantization` to transformers' BitsAndBytes
 
 from __future__ import annotations
 
+import importlib
 import os
+import typing
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from align.config.passthrough import validate_kwargs
+from align.config.passthrough import TorchDtype, validate_kwargs
 
 
 class Section(BaseModel):
@@ -48,7 +50,9 @@ class ModelConfig(Section):
     name_or_path: str
     revision: str | None = None
     tokenizer: str | None = Field(None, description="Tokenizer path if it differs from the model's.")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    dtype: Literal["auto", TorchDtype] = Field(
+        "auto", description="Weights' dtype: 'auto' keeps the checkpoint's, or a torch dtype."
+    )
     attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3"] | None = None
     quantization: dict[str, Any] | None = Field(
         None, description="Keyword arguments of transformers.BitsAndBytesConfig, e.g. load_in_4bit."
@@ -123,20 +127,23 @@ class RewardModelConfig(ModelConfig):
 class BinarizeConfig(Section):
     """How raw UltraFeedback rows become preference pairs (each strategy's published source: docs/reproduction.md)."""
 
-    strategy: str = Field("best-vs-random", description="A name from align.data.strategies.STRATEGIES.")
+    strategy: str = Field(
+        "best-vs-random", description="How pairs are chosen: a name from align.data.strategies."
+    )
     score: str | None = Field(
         None,
         description="'overall' (overall_score), 'mean' (mean aspect rating) or an aspect name; null uses the "
         "strategy's own (overall for best-vs-random, mean for the others).",
     )
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, description="Seed of the rejected draws and of the train/test split.")
     test_size: int = Field(2000, ge=0, description="Prompts held out as test_prefs; 0 means no test split.")
     decontaminate: str | None = Field(
         None,
         description="TruthfulQA questions to remove: 'truthful_qa' (hub) or a local file; null keeps all.",
     )
     drop_overall_score_bug: bool = Field(
-        False, description="Drop completions with overall_score 10 and mean rating <= 2."
+        False,
+        description="Drop completions with overall_score 10 and mean rating <= 2 (they are reported either way).",
     )
     min_margin: float = Field(
         0.0, ge=0, description="Drop pairs whose score gap is below this (any strategy)."
@@ -255,24 +262,6 @@ class DataConfig(Section):
 # --- method ---------------------------------------------------------------------------------
 
 
-def _trl_config_cls(method: str) -> type:
-    if method == "dpo":
-        from trl import DPOConfig
-
-        return DPOConfig
-    if method == "reward":
-        from trl import RewardConfig
-
-        return RewardConfig
-    if method == "ppo":
-        # align relies on the experimental PPOTrainer on purpose (tests/test_trl_pin.py guards it)
-        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-        from trl.experimental.ppo import PPOConfig
-
-        return PPOConfig
-    raise KeyError(method)
-
-
 # Fields align sets from other parts of the recipe: setting them in `trainer` would be ambiguous.
 _MANAGED_FIELDS = {"output_dir", "seed"}
 
@@ -280,7 +269,10 @@ _MANAGED_FIELDS = {"output_dir", "seed"}
 class TrainerMethod(Section):
     """Common to the methods that wrap a TRL trainer."""
 
-    trl_method: ClassVar[str]
+    # module:Class of the TRL config class `trainer` is handed to
+    trl_config: ClassVar[str]
+    # whether the method's loss compares the policy with a frozen copy of its starting weights
+    reference_model: ClassVar[bool] = False
     global_batch_size: int | None = Field(
         None,
         ge=1,
@@ -295,14 +287,24 @@ class TrainerMethod(Section):
     @field_validator("trainer")
     @classmethod
     def _check_trainer(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return validate_kwargs(_trl_config_cls(cls.trl_method), v, exclude=_MANAGED_FIELDS)
+        return validate_kwargs(cls.trl_config_cls(), v, exclude=_MANAGED_FIELDS)
+
+    @classmethod
+    def trl_config_cls(cls) -> type:
+        """The TRL config class (DPOConfig, RewardConfig, PPOConfig), imported on first use."""
+        module, _, name = cls.trl_config.partition(":")
+        if module.startswith("trl.experimental"):
+            # align relies on the experimental PPOTrainer on purpose (tests/test_trl_pin.py guards it)
+            os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        return getattr(importlib.import_module(module), name)
 
 
 class DPOMethod(TrainerMethod):
     """Direct Preference Optimization through trl.DPOTrainer."""
 
     name: Literal["dpo"]
-    trl_method: ClassVar[str] = "dpo"
+    trl_config: ClassVar[str] = "trl:DPOConfig"
+    reference_model: ClassVar[bool] = True
     max_prompt_length: int | None = Field(
         None,
         ge=1,
@@ -329,7 +331,7 @@ class RewardMethod(TrainerMethod):
     """Reward-model training through trl.RewardTrainer."""
 
     name: Literal["reward"]
-    trl_method: ClassVar[str] = "reward"
+    trl_config: ClassVar[str] = "trl:RewardConfig"
     margin: bool = Field(False, description="Use the score gap of each pair as the loss margin.")
     template: str | None = Field(
         None,
@@ -389,7 +391,8 @@ class PPOMethod(TrainerMethod):
     """
 
     name: Literal["ppo"]
-    trl_method: ClassVar[str] = "ppo"
+    trl_config: ClassVar[str] = "trl.experimental.ppo:PPOConfig"
+    reference_model: ClassVar[bool] = True
     value_model_init: Literal["reward", "policy"] = Field(
         "reward",
         description="Start the value model from the reward model (needs the policy's tokenizer) or from the policy "
@@ -411,10 +414,14 @@ class BestOfNMethod(Section):
     """Sample max(N) completions per prompt once, keep the reward model's argmax among the first N."""
 
     name: Literal["best-of-n"]
-    n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16], min_length=1)
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_new_tokens: int = Field(512, ge=1)
+    n: list[int] = Field(
+        default_factory=lambda: [1, 2, 4, 8, 16],
+        min_length=1,
+        description="Values of N (samples to pick from).",
+    )
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus-sampling probability mass (1: off).")
+    max_new_tokens: int = Field(512, ge=1, description="Longest completion in tokens.")
     batch_size: int = Field(8, ge=1, description="Prompts per generate call (each sampled max(N) times).")
     reward_batch_size: int = Field(16, ge=1, description="Sequences per reward-model forward pass.")
     engine: Literal["auto", "hf", "vllm"] = Field(
@@ -432,6 +439,11 @@ class BestOfNMethod(Section):
 
 
 Method = Annotated[DPOMethod | RewardMethod | PPOMethod | BestOfNMethod, Field(discriminator="name")]
+# Every method by its `name`: the one list of methods (align.methods.<name> runs each).
+METHODS: dict[str, type[Section]] = {
+    typing.get_args(cls.model_fields["name"].annotation)[0]: cls
+    for cls in typing.get_args(typing.get_args(Method)[0])
+}
 
 
 # --- launch ---------------------------------------------------------------------------------
@@ -473,3 +485,15 @@ class Recipe(Section):
     data: DataConfig | None = None
     method: Method
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
+
+    def loads_reference_model(self) -> bool:
+        """Whether a frozen copy of the policy is loaded beside it: for a method with a reference model,
+        unless LoRA training stands in for it (TRL disables the adapter) or DPO's reference log-probs are
+        precomputed. DPO and PPO wiring, the memory estimate and the benchmark all ask here."""
+        method = self.method
+        return (
+            isinstance(method, TrainerMethod)
+            and method.reference_model
+            and not self.model.lora
+            and not method.trainer.get("precompute_ref_log_probs", False)
+        )

@@ -1,17 +1,11 @@
-"""Method runners: one module per `method.name`, each with `run(recipe)` (the TRL wiring)."""
+"""Method runners: module `align.methods.<name>` (dashes as underscores) runs `method.name`, with `run(recipe)`."""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
-RUNNERS = {
-    "dpo": "align.methods.dpo",
-    "ppo": "align.methods.ppo",
-    "best-of-n": "align.methods.best_of_n",
-    "reward": "align.methods.reward",
-}
-
 
 def runner(name: str) -> ModuleType:
-    return importlib.import_module(RUNNERS[name])
+    """The module that runs method `name` (a key of align.config.recipe.METHODS)."""
+    return importlib.import_module(f"align.methods.{name.replace('-', '_')}")

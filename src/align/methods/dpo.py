@@ -18,6 +18,7 @@ from typing import Any
 from align.config.recipe import Recipe
 from align.data.workers import map_workers
 from align.errors import AlignError
+from align.inputs import require_data
 from align.methods.batches import EvalPairsOnce, FullGlobalBatches
 from align.methods.training import build_trainer_args, run_trainer
 from align.models.chat import with_system
@@ -266,8 +267,7 @@ def build_trainer(recipe: Recipe) -> Any:
 
     from align.data.preferences import load_preferences
 
-    if recipe.data is None:
-        raise AlignError(f"Recipe {recipe.name!r} has no `data` section; DPO needs preference pairs.")
+    data = require_data(recipe)
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model)
     if tokenizer.chat_template is None:
@@ -275,27 +275,24 @@ def build_trainer(recipe: Recipe) -> Any:
             f"The tokenizer of {recipe.model.name_or_path} has no chat template. Set model.chat_template in the "
             "recipe (a Jinja template) so prompts and responses are rendered the way the model was trained."
         )
-    splits = load_preferences(recipe.data, seed=recipe.seed)
+    splits = load_preferences(data, seed=recipe.seed)
     method, system = recipe.method, recipe.model.system_prompt
     max_prompt = method.max_prompt_length if method.truncation == "prompt-left" else None
     prepared = {
-        name: prepare_pairs(
-            split, tokenizer, max_prompt, system, map_workers(recipe.data.num_proc, len(split))
-        )
+        name: prepare_pairs(split, tokenizer, max_prompt, system, map_workers(data.num_proc, len(split)))
         for name, split in splits.items()
     }
     train, test = prepared["train"], prepared.get("test")
-    workers = map_workers(recipe.data.num_proc, len(train))
+    workers = map_workers(data.num_proc, len(train))
 
     peft_config = lora_config(recipe.model)
     # TRL tokenizes with as many workers (on the main process first; method.trainer.dataset_num_proc wins)
     args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None, dataset_num_proc=workers)
     weights = trained_model_config(recipe)
     model = load_causal_lm(weights)
-    needs_ref = peft_config is None and not args.precompute_ref_log_probs
     trainer = trainer_class()(
         model=model,
-        ref_model=load_causal_lm(weights) if needs_ref else None,
+        ref_model=load_causal_lm(weights) if recipe.loads_reference_model() else None,
         args=args,
         train_dataset=train,
         eval_dataset=test,

@@ -22,8 +22,7 @@ from align.jsonl import read_jsonl, write_jsonl
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import CrossTemplateReward, PromptIndex, load_oracle
 from align.methods.training import build_trainer_args, finish_run, last_checkpoint
-from align.models.loading import load_causal_lm, load_tokenizer, lora_config, model_kwargs, refuse_adapter
-from align.models.tiny import resolve
+from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.precision import trained_model_config
 from align.rundir.outputs import (
     METRICS_FILE,
@@ -124,9 +123,7 @@ def _check_zero3_gather(trainer: Any) -> None:
 
 def load_value_model(recipe: Recipe, policy_tokenizer: Any, oracle: CrossTemplateReward) -> Any:
     """The critic: a sequence classifier on the policy's tokenizer, from the reward model or the policy."""
-    from transformers import AutoModelForSequenceClassification
-
-    from align.rm.load import load_reward_model
+    from align.rm.load import load_reward_base, load_reward_model
 
     model_cfg = recipe.model
     if recipe.method.value_model_init == "reward":
@@ -147,11 +144,8 @@ def load_value_model(recipe: Recipe, policy_tokenizer: Any, oracle: CrossTemplat
         )
         value, _ = load_reward_model(cfg)
     else:
-        refuse_adapter(
+        value = load_reward_base(
             model_cfg, "the value model (method.value_model_init: policy); use value_model_init: reward"
-        )
-        value = AutoModelForSequenceClassification.from_pretrained(
-            resolve(model_cfg.name_or_path), num_labels=1, **model_kwargs(model_cfg)
         )
     value.config.pad_token_id = policy_tokenizer.pad_token_id
     peft_config = lora_config(model_cfg, task_type="SEQ_CLS")
@@ -243,7 +237,7 @@ def build_trainer(recipe: Recipe) -> tuple[Any, PromptSet]:
         args=args,
         processing_class=tokenizer,
         model=policy,
-        ref_model=None if peft_config else load_causal_lm(recipe.model),
+        ref_model=load_causal_lm(recipe.model) if recipe.loads_reference_model() else None,
         reward_model=oracle,
         value_model=load_value_model(recipe, tokenizer, oracle),
         train_dataset=train,

@@ -15,6 +15,7 @@ from typing import Any
 from align.config.recipe import Recipe
 from align.data.pairs import RowError, binarized_pair
 from align.errors import AlignError
+from align.inputs import require_data
 from align.methods.batches import FullGlobalBatches
 from align.methods.training import build_trainer_args, run_trainer
 from align.models.loading import load_tokenizer, lora_config
@@ -91,18 +92,15 @@ def build_trainer(recipe: Recipe) -> Any:
 
     from align.data.preferences import load_preferences
 
-    if recipe.data is None:
-        raise AlignError(
-            f"Recipe {recipe.name!r} has no `data` section; reward training needs preference pairs."
-        )
+    data = require_data(recipe)
     set_seed(recipe.seed)  # before loading: the new reward head is randomly initialised
     tokenizer = load_tokenizer(recipe.model)
     template = training_template(recipe, tokenizer)
     system_prompt = training_system_prompt(recipe, template)
-    splits = load_preferences(recipe.data, seed=recipe.seed)
+    splits = load_preferences(data, seed=recipe.seed)
     prepared = {
         split: prepare_pairs(
-            ds, tokenizer, template, recipe.method.margin, f"{recipe.data.path} ({split})", system_prompt
+            ds, tokenizer, template, recipe.method.margin, f"{data.path} ({split})", system_prompt
         )
         for split, ds in splits.items()
     }

@@ -20,14 +20,13 @@ MERGE_AHEAD = (
     "Merge the adapter once ahead (peft's PeftModel.from_pretrained(base, adapter).merge_and_unload(), then "
     "save_pretrained) and give that directory as model.name_or_path"
 )
-DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
 
 
 def torch_dtype(name: str) -> Any:
     """`auto` keeps the checkpoint's dtype; the others map onto torch dtypes."""
     import torch
 
-    return "auto" if name == "auto" else getattr(torch, DTYPES[name])
+    return "auto" if name == "auto" else getattr(torch, name)
 
 
 def load_tokenizer(cfg: ModelConfig):

@@ -67,9 +67,9 @@ def load_reward_model(cfg: RewardModelConfig, device: str | None = None):
     return model, tokenizer
 
 
-def convert(src: str, dst: str | Path, dtype: str = "auto") -> Path:
-    """Write `src` (UltraRM or any reward model) as a standard checkpoint: safetensors + a padded tokenizer."""
-    model, tokenizer = load_reward_model(RewardModelConfig(name_or_path=src, dtype=dtype))
+def convert(cfg: RewardModelConfig, dst: str | Path) -> Path:
+    """Write `cfg`'s model (UltraRM or any reward model) as a standard checkpoint: safetensors + a padded tokenizer."""
+    model, tokenizer = load_reward_model(cfg)
     dst = Path(dst)
     # save_original_format=False: transformers would otherwise undo the key mapping and write
     # `regression_head.weight` back, which a standard loader does not know.
@@ -85,14 +85,17 @@ def inference_device() -> str | None:
     return "cuda" if torch.cuda.is_available() else None
 
 
-def load_reward_base(cfg: ModelConfig):
-    """A model to train as a reward model: the checkpoint's backbone under a fresh one-output `score` head.
+def load_reward_base(
+    cfg: ModelConfig, purpose: str = "reward-model training (the weights load as a sequence classifier)"
+):
+    """A model to train as a scalar head (a reward model, PPO's value model): the checkpoint's backbone under a
+    fresh one-output `score` head. `purpose` names the use in the error for a model.adapter.
 
     Set the seed first: the new head is randomly initialised.
     """
     from transformers import AutoModelForSequenceClassification
 
-    refuse_adapter(cfg, "reward-model training (the weights load as a sequence classifier)")
+    refuse_adapter(cfg, purpose)
     return AutoModelForSequenceClassification.from_pretrained(
         resolve(cfg.name_or_path), num_labels=1, **model_kwargs(cfg)
     )
