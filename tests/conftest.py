@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from repo_paths import REPO
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

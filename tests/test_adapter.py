@@ -18,8 +18,8 @@ from align.errors import AlignError
 from align.methods import dpo
 from align.models.loading import load_causal_lm, load_tokenizer
 from align.models.tiny import resolve
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BASE = "tiny://llama"
 MARK = "{# the adapter's own template #}"
 IDS = torch.tensor([[1, 17, 42, 99, 7, 23, 64, 5]])

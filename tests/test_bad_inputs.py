@@ -22,8 +22,8 @@ import pytest
 from align.cli import main
 from align.data.synthetic import generate_raw
 from align.jsonl import write_jsonl
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PAIR = {
     "prompt": "Say hi.",
     "chosen": [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi!"}],

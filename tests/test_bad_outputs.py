@@ -15,6 +15,7 @@ import pytest
 from align.cli import main
 from align.jsonl import write_jsonl
 from align.publish import MANIFEST
+from repo_paths import REPO
 
 SAMPLE = "sample://ultrafeedback"
 BINARIZE = ["binarize", "--input", SAMPLE, "--strategy", "best-vs-random", "--test-size", "10"]
@@ -141,7 +142,7 @@ def test_score_overwrite_replaces_the_file_in_one_step(cwd):
 
 # --- run directories and logs: a run resumes only its own recipe; everything lands in output_dir -----
 
-DPO_SMOKE = str(Path(__file__).resolve().parents[1] / "recipes/smoke/dpo-full.yaml")
+DPO_SMOKE = str(REPO / "recipes/smoke/dpo-full.yaml")
 SHORT_DPO = [
     "output_dir=run",
     "method.global_batch_size=4",

@@ -13,8 +13,8 @@ from align.config import load_recipe
 from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods.best_of_n import _engine, select
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/best-of-n.yaml"
 
 

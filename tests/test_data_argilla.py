@@ -20,10 +20,10 @@ from align.data.argilla import COLUMNS
 from align.data.preferences import load_pairs_counted
 from align.errors import AlignError
 from align.jsonl import read_jsonl, write_jsonl
+from repo_paths import REPO
 
 SAMPLE = Path(samples.resolve("sample://argilla_binarized_preferences"))
 ROWS = read_jsonl(SAMPLE)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _reason(row: dict) -> str:

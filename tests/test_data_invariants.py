@@ -18,8 +18,9 @@ from align.config.recipe import BinarizeConfig
 from align.data.binarize import binarize
 from align.data.synthetic import generate_raw
 from align.jsonl import read_jsonl, write_jsonl
+from repo_paths import REPO
 
-SAMPLE = Path(__file__).resolve().parents[1] / "src/align/data/sample/ultrafeedback_sample.jsonl"
+SAMPLE = REPO / "src/align/data/sample/ultrafeedback_sample.jsonl"
 ASPECT_NAMES = ["instruction_following", "honesty", "truthfulness", "helpfulness"]
 DEFAULT_SCORE = {
     "best-vs-random": "overall",

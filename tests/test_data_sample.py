@@ -21,8 +21,8 @@ from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods import dpo
 from align.models.loading import load_tokenizer
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RATINGS = ("1", "2", "3", "4", "5")
 
 SAMPLE = Path(samples.resolve("sample://ultrafeedback"))

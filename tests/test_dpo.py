@@ -16,8 +16,7 @@ from align.config import load_recipe
 from align.methods import dpo
 from align.models.tiny import resolve
 from align.rundir.outputs import prepare_run
-
-REPO = Path(__file__).resolve().parents[1]
+from repo_paths import REPO
 
 
 @pytest.fixture(scope="module")

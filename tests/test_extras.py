@@ -12,13 +12,13 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
+from repo_paths import REPO
+
 PINNED = ("torch", "trl", "transformers")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _index_reachable() -> bool:

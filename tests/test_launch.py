@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from align.cli import main
 from align.config import load_recipe
 from align.errors import AlignError
 from align.launch import accelerate_command
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 ZEPHYR = "recipes/zephyr-7b-beta/dpo-full.yaml"
 
 

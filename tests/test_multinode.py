@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from align.cli import main
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 ZEPHYR = "recipes/zephyr-7b-beta/dpo-full.yaml"
 SBATCH = REPO / "examples/slurm/dpo-zephyr.sbatch"
 

@@ -21,8 +21,8 @@ import pytest
 
 from align.config import load_recipe
 from align.jsonl import read_jsonl
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SHORT = [
     "data.max_train_samples=40",
     "data.binarize.test_size=48",

@@ -22,8 +22,8 @@ from align.cli import main
 from align.jsonl import read_jsonl
 from align.methods.best_of_n import blocks
 from align.models.tiny import resolve
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PPO = "recipes/smoke/ppo.yaml"
 BEST_OF_N = "recipes/smoke/best-of-n.yaml"
 

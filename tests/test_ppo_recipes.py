@@ -5,8 +5,6 @@ Every published value of these recipes is checked against docs/published_values.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from trl.experimental.ppo import PPOConfig
 
@@ -14,8 +12,8 @@ from align.config import load_recipe
 from align.methods.prompts import encode
 from align.methods.training import build_trainer_args
 from align.models.tiny import build_tokenizer
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes" / "ultralm-13b-ppo"
 
 

@@ -20,8 +20,8 @@ from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods import ppo
 from align.rundir.outputs import read_metrics
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/ppo.yaml"
 CURVES = ("objective/scores", "objective/kl", "objective/entropy", "loss/policy_avg", "loss/value_avg")
 

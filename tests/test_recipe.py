@@ -152,3 +152,19 @@ def test_derive_batch_refuses_uneven_split():
     assert derive_batch(32, 4, 8) == BatchPlan(4, 8, 1)
     with pytest.raises(AlignError, match="cannot be split evenly over 3"):
         derive_batch(32, 3, 8)
+
+
+def test_check_counts_rows_offline_only(tmp_path):
+    """`align check` never needs the network: with the hub's TruthfulQA questions it leaves rows to the run,
+    with a local question file it counts them."""
+    from align.config import load_recipe
+    from align.plan import plan
+    from repo_paths import REPO
+
+    smoke = REPO / "recipes/smoke/dpo-full.yaml"
+    hub = plan(load_recipe(smoke, ["data.binarize.decontaminate=truthful_qa"]))
+    assert "train rows" not in hub and "rows counted at run time" in hub["optimizer steps"]
+    questions = tmp_path / "questions.txt"
+    questions.write_text("A question no sample prompt asks?\n")
+    local = plan(load_recipe(smoke, [f"data.binarize.decontaminate={questions}"]))
+    assert int(local["train rows"]) > 0 and "epochs of" in local["optimizer steps"]

@@ -9,9 +9,9 @@ import yaml
 
 from align.cli import main
 from align.config import load_recipe
+from repo_paths import REPO
 from test_ppo_recipes import ppo_batches
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted(p.relative_to(REPO) for p in (REPO / "recipes").rglob("*.yaml"))
 
 

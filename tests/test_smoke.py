@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from align.cli import main
 from align.config import load_recipe
 from align.plan import plan
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/dpo-full.yaml"
 
 

@@ -51,7 +51,7 @@ def count_params(cfg: ModelConfig) -> ParamCount | None:
                 p.numel() for p in get_peft_model(model, lora_config(cfg)).parameters() if p.requires_grad
             )
         return ParamCount(total, trainable, "model config")
-    except Exception:  # no local or cached config: fall back to the size in the name
+    except (OSError, ValueError):  # no local or cached config, or one transformers cannot build: the name
         match = re.search(r"(\d+(?:\.\d+)?)[bB]\b", cfg.name_or_path.replace("_", "-"))
         if not match:
             return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from align.config.recipe import Recipe, TrainerMethod
+from align.config.recipe import DataConfig, Recipe, TrainerMethod
+from align.data.filters import TRUTHFULQA_SOURCE
 from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.launch import BatchPlan, batch_plan
 from align.memory import estimate
@@ -85,9 +86,15 @@ def _data(recipe: Recipe) -> str:
     return text
 
 
+def _offline(data: DataConfig) -> bool:
+    """Whether the data can be counted without the network: local, and not decontaminated with the hub's questions."""
+    hub_questions = data.format == "raw" and data.binarize.decontaminate == TRUTHFULQA_SOURCE
+    return _local(data.path) and not hub_questions
+
+
 def _train_rows(recipe: Recipe, out: dict[str, str]) -> int | None:
-    """Rows of the training split, when the data is local (the hub is not contacted by check)."""
-    if recipe.data is None or not _local(recipe.data.path):
+    """Rows of the training split, when they can be counted offline (check never contacts the hub)."""
+    if recipe.data is None or not _offline(recipe.data):
         return None
     from align.data.preferences import load_pairs_counted
 

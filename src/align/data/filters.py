@@ -9,7 +9,7 @@ from pathlib import Path
 
 from align.data.hub import load_hub
 from align.data.schema import Completion
-from align.data.strategies import Candidate, Pair
+from align.data.strategies import Candidate, CandidatePair
 from align.errors import AlignError
 from align.paths import load_files
 
@@ -72,7 +72,7 @@ def rankable(
     return out
 
 
-def clean_pairs(pairs: list[Pair], min_margin: float, notes: list[str]) -> list[Pair]:
+def clean_pairs(pairs: list[CandidatePair], min_margin: float, notes: list[str]) -> list[CandidatePair]:
     """Drop pairs whose texts are identical (nothing to learn) or whose score gap is below min_margin."""
     out = []
     for chosen, rejected in pairs:

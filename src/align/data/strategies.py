@@ -7,7 +7,7 @@ Completions are told apart by position (`index`), never by comparing their text.
 Adding a strategy is one function and one decorator:
 
     @strategy("my-name", default_score="mean")
-    def my_name(cands: list[Candidate], rng: random.Random) -> list[Pair]:
+    def my_name(cands: list[Candidate], rng: random.Random) -> list[CandidatePair]:
         ...
 """
 
@@ -32,8 +32,8 @@ class Candidate:
         return self.completion.index
 
 
-Pair = tuple[Candidate, Candidate]
-StrategyFn = Callable[[list[Candidate], random.Random], list[Pair]]
+CandidatePair = tuple[Candidate, Candidate]
+StrategyFn = Callable[[list[Candidate], random.Random], list[CandidatePair]]
 
 
 class Drop(Exception):
@@ -70,14 +70,14 @@ def first_max(cands: list[Candidate]) -> Candidate:
 
 
 @strategy("best-vs-random", default_score="overall")
-def best_vs_random(cands: list[Candidate], rng: random.Random) -> list[Pair]:
+def best_vs_random(cands: list[Candidate], rng: random.Random) -> list[CandidatePair]:
     """HuggingFaceH4/ultrafeedback_binarized (Zephyr): rejected uniform among the others, ties kept."""
     chosen = first_max(cands)
     return [(chosen, rng.choice([c for c in cands if c.index != chosen.index]))]
 
 
 @strategy("curated-mean", default_score="mean")
-def curated_mean(cands: list[Candidate], rng: random.Random) -> list[Pair]:
+def curated_mean(cands: list[Candidate], rng: random.Random) -> list[CandidatePair]:
     """Argilla's curated binarization (Notus): rejected uniform among the strictly lower, no ties."""
     chosen = first_max(cands)
     lower = [c for c in cands if c.score < chosen.score]
@@ -87,7 +87,7 @@ def curated_mean(cands: list[Candidate], rng: random.Random) -> list[Pair]:
 
 
 @strategy("best-vs-worst", default_score="mean")
-def best_vs_worst(cands: list[Candidate], rng: random.Random) -> list[Pair]:
+def best_vs_worst(cands: list[Candidate], rng: random.Random) -> list[CandidatePair]:
     """Highest against lowest (first in list order on ties); a row whose scores all tie is dropped."""
     chosen, rejected = first_max(cands), min(cands, key=lambda c: c.score)
     if rejected.score == chosen.score:
@@ -96,7 +96,7 @@ def best_vs_worst(cands: list[Candidate], rng: random.Random) -> list[Pair]:
 
 
 @strategy("all-pairs", default_score="mean")
-def all_pairs(cands: list[Candidate], rng: random.Random) -> list[Pair]:
+def all_pairs(cands: list[Candidate], rng: random.Random) -> list[CandidatePair]:
     """Every pair with different scores, higher one chosen (the paper's ~340k comparisons)."""
     pairs = [(a, b) for a in cands for b in cands if a.score > b.score]
     if not pairs:
