@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from align.errors import AlignError
+from align.jsonl import read_jsonl
 
 MANIFEST = ".align-output.json"
 T = TypeVar("T")
@@ -165,10 +166,8 @@ def check_jsonl_log(target: str | Path, flag: str = "--output") -> Path:
     target = check_output_file(target, overwrite=True, flag=flag)
     if target.exists():
         try:
-            rows = [
-                json.loads(line) for line in target.read_text(encoding="utf-8").split("\n") if line.strip()
-            ]
-        except (ValueError, UnicodeDecodeError):
+            rows = read_jsonl(target)
+        except (AlignError, UnicodeDecodeError):
             rows = [None]
         if not all(isinstance(row, dict) for row in rows):
             raise AlignError(

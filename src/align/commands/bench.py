@@ -12,6 +12,8 @@ import importlib.util
 
 from align.bench.shapes import SHAPES
 from align.commands.argtypes import positive_int
+from align.commands.fields import field_choices
+from align.config.recipe import ModelConfig
 from align.errors import AlignError
 
 
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lora", action="store_true", help="Train LoRA adapters (r=128, all linear layers).")
     p.add_argument(
         "--attn",
-        choices=["eager", "sdpa", "flash_attention_2", "flash_attention_3"],
+        choices=field_choices(ModelConfig, "attn_implementation"),
         help="model.attn_implementation",
     )
     p.add_argument(

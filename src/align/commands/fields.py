@@ -40,6 +40,11 @@ def _argparse_kwargs(annotation: Any, default: Any) -> dict[str, Any] | None:
     return None
 
 
+def field_choices(section: type[BaseModel], name: str) -> list[Any]:
+    """The values a Literal field allows, for a flag whose name differs from the field's."""
+    return _argparse_kwargs(section.model_fields[name].annotation, None)["choices"]
+
+
 def add_field_flags(
     parser: argparse.ArgumentParser | Any,
     section: type[BaseModel],
