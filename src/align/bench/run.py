@@ -90,6 +90,17 @@ def _common_fields(s: BenchSettings) -> dict[str, Any]:
     }
 
 
+def _recipe(s: BenchSettings, output_dir: str, trainer: dict[str, Any], **model: Any) -> Recipe:
+    """An in-memory recipe of the benchmark: the tiny tokenizer's model section (LoRA when asked) and `trainer`."""
+    return Recipe(
+        name=f"bench-{s.method}-{s.shape}-{s.mode}",
+        output_dir=output_dir,
+        seed=s.seed,
+        model=ModelConfig(name_or_path=TOKENIZER, lora=LORA if s.lora else None, **model),
+        method={"name": s.method, "trainer": trainer},
+    )
+
+
 def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool) -> tuple[Any, Recipe]:
     """The TRL config of an in-memory recipe carrying the speed flags, and the recipe."""
     from align.methods.training import build_trainer_args
@@ -104,30 +115,15 @@ def _align_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool)
         flags["train_sampling_strategy"] = "group_by_length"
     # only the flags that are on: transformers warns about some fields whenever they are given
     trainer = _common_fields(s) | {"bf16": cuda} | {k: v for k, v in flags.items() if v}
-    recipe = Recipe(
-        name=f"bench-{s.method}-{s.shape}",
-        output_dir=output_dir,
-        seed=s.seed,
-        model=ModelConfig(
-            name_or_path=TOKENIZER,
-            dtype="bfloat16" if cuda else "float32",
-            attn_implementation=s.attn,
-            lora=LORA if s.lora else None,
-        ),
-        method={"name": s.method, "trainer": trainer},
+    recipe = _recipe(
+        s, output_dir, trainer, dtype="bfloat16" if cuda else "float32", attn_implementation=s.attn
     )
     return build_trainer_args(recipe, config_cls), recipe
 
 
 def _trl_default_args(s: BenchSettings, config_cls: type, output_dir: str, cuda: bool) -> tuple[Any, Recipe]:
     """TRL's example-script defaults: fp32 weights (trl.ModelConfig.dtype), the config class's own defaults."""
-    recipe = Recipe(
-        name=f"bench-{s.method}-{s.shape}-trl",
-        output_dir=output_dir,
-        seed=s.seed,
-        model=ModelConfig(name_or_path=TOKENIZER, dtype="float32", lora=LORA if s.lora else None),
-        method={"name": s.method, "trainer": _common_fields(s)},
-    )
+    recipe = _recipe(s, output_dir, _common_fields(s), dtype="float32")
     return config_cls(output_dir=output_dir, use_cpu=not cuda, **recipe.method.trainer), recipe
 
 

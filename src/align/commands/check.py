@@ -7,6 +7,7 @@ import argparse
 import yaml
 
 from align.commands.argtypes import positive_int
+from align.commands.fields import add_recipe_args
 from align.config import load_recipe
 from align.config.loader import resolved_dict
 from align.inputs import check_inputs
@@ -15,8 +16,7 @@ from align.plan import plan
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="Validate a recipe and print its plan.", description=__doc__)
-    p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
-    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+    add_recipe_args(p)
     p.add_argument(
         "--num-processes",
         type=positive_int,

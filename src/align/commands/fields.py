@@ -40,6 +40,12 @@ def _argparse_kwargs(annotation: Any, default: Any) -> dict[str, Any] | None:
     return None
 
 
+def add_recipe_args(parser: argparse.ArgumentParser) -> None:
+    """The RECIPE argument and its key.path=value overrides (`align run`, `align check`)."""
+    parser.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+
+
 def field_choices(section: type[BaseModel], name: str) -> list[Any]:
     """The values a Literal field allows, for a flag whose name differs from the field's."""
     return _argparse_kwargs(section.model_fields[name].annotation, None)["choices"]

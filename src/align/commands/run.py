@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 
+from align.commands.fields import add_recipe_args
 from align.config import load_recipe
 from align.inputs import check_inputs
 from align.launch import (
@@ -22,8 +23,7 @@ from align.precision import apply_mixed_precision
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run a recipe.", description=__doc__)
-    p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
-    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+    add_recipe_args(p)
     p.add_argument(
         "--dry-run",
         action="store_true",
