@@ -57,7 +57,7 @@ def llama_tokenizer():
 @pytest.fixture
 def write_pairs(tmp_path: Path):
     """Write (prompt, chosen, rejected) triples as H4 rows in tmp_path/pairs/train_prefs.jsonl; return the folder."""
-    import json
+    from align.jsonl import write_jsonl
 
     def _write(triples: list[tuple[str, str, str]]) -> Path:
         folder = tmp_path / "pairs"
@@ -72,7 +72,7 @@ def write_pairs(tmp_path: Path):
             }
             for p, c, r in triples
         ]
-        (folder / "train_prefs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        write_jsonl(folder / "train_prefs.jsonl", rows)
         return folder
 
     return _write

@@ -13,6 +13,7 @@ from align.config.recipe import DataConfig
 from align.data.preferences import load_preferences
 from align.data.samples import resolve
 from align.errors import AlignError
+from align.jsonl import write_jsonl
 
 H4_COLUMNS = {"prompt", "prompt_id", "chosen", "rejected", "messages", "score_chosen", "score_rejected"}
 
@@ -90,7 +91,7 @@ def test_binarized_local_dir_with_max_samples(tmp_path):
         for i in range(30)
     ]  # fmt: skip
     for split, n in (("train_prefs", 30), ("test_prefs", 10)):
-        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:n]))
+        write_jsonl(tmp_path / f"{split}.jsonl", rows[:n])
     data = DataConfig(path=str(tmp_path), format="binarized", max_train_samples=12, max_eval_samples=5)
     splits = load_preferences(data, seed=0)
     assert (len(splits["train"]), len(splits["test"])) == (12, 5)

@@ -9,6 +9,7 @@ import pytest
 
 from align.config.recipe import Recipe
 from align.errors import AlignError
+from align.jsonl import write_jsonl
 from align.methods.prompts import load_prompts
 from align.models.loading import load_tokenizer
 
@@ -80,7 +81,7 @@ def test_binarized_prompts_and_instruction_files(tmp_path):
     binarized.mkdir()
     pair = {"chosen": [{"role": "user", "content": "q"}], "rejected": [{"role": "user", "content": "q"}]}
     rows = [{"prompt": p, **pair} for p in ("Name a colour.", "Name a fruit.", "Name a colour.")]
-    (binarized / "train_prefs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_jsonl(binarized / "train_prefs.jsonl", rows)
     r = recipe(tmp_path, {"path": str(binarized), "format": "binarized"}, decontaminate=None)
     assert sorted(load_prompts(r, r.method.prompts, load_tokenizer(r.model)).prompts) == [
         "Name a colour.",

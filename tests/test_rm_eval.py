@@ -7,8 +7,10 @@ import json
 import pytest
 
 from align.cli import main
+from align.data.pairs import Pair
 from align.errors import AlignError
-from align.rm.eval_sets import EVAL_SETS, SUITES, Pair, binarized_pairs, suite_pairs
+from align.jsonl import write_jsonl
+from align.rm.eval_sets import EVAL_SETS, SUITES, binarized_pairs, suite_pairs
 from align.rm.templates import render
 
 
@@ -76,7 +78,7 @@ def h4_row(prompt: str, chosen: str, rejected: str) -> dict:
 
 def test_binarized_sets_from_a_file_and_a_directory(tmp_path):
     rows = [h4_row("Say hi", "Hi there!", "no"), h4_row("2+2?", "4", "5"), h4_row("same", "x", "x")]
-    (tmp_path / "test_prefs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "test_prefs.jsonl", rows)
     from_file = binarized_pairs(str(tmp_path / "test_prefs.jsonl"), "ignored")
     from_dir = binarized_pairs(str(tmp_path), "test_prefs")
     assert from_file == from_dir == ([Pair("Say hi", "Hi there!", "no"), Pair("2+2?", "4", "5")], 1)
@@ -84,9 +86,7 @@ def test_binarized_sets_from_a_file_and_a_directory(tmp_path):
 
 def test_bad_binarized_row_names_row_and_field(tmp_path):
     path = tmp_path / "prefs.jsonl"
-    path.write_text(
-        json.dumps(h4_row("a", "b", "c")) + "\n" + json.dumps({"prompt": "a", "chosen": "b"}) + "\n"
-    )
+    write_jsonl(path, [h4_row("a", "b", "c"), {"prompt": "a", "chosen": "b"}])
     with pytest.raises(AlignError, match=r"row 2: field `rejected` is missing"):
         binarized_pairs(str(path), "test_prefs")
 

@@ -7,8 +7,8 @@ import math
 
 from align.cli import main
 from align.config import load_recipe
+from align.data.pairs import Pair
 from align.methods import reward, runner
-from align.rm.eval_sets import Pair
 
 SMOKE = "recipes/smoke/reward.yaml"
 FAST = ["method.trainer.max_steps=12", "method.trainer.eval_steps=6", "method.trainer.report_to=[]"]
