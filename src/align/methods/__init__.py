@@ -8,6 +8,7 @@ from types import ModuleType
 RUNNERS = {
     "dpo": "align.methods.dpo",
     "ppo": "align.methods.ppo",
+    "online-dpo": "align.methods.online_dpo",
     "best-of-n": "align.methods.best_of_n",
     "reward": "align.methods.reward",
 }
