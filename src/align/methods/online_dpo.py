@@ -204,10 +204,10 @@ def build_trainer(recipe: Recipe) -> tuple[Any, PromptSet]:
         recipe, OnlineDPOConfig, has_eval=evaluation is not None, use_vllm=engine == "vllm"
     )
 
-    oracle = load_oracle(
+    oracle = load_oracle(  # the judge gets instructions as text, so no prompt lookup by token ids
         recipe.reward_model,
         tokenizer,
-        PromptIndex(prompts.prompts, prompts.ids),
+        PromptIndex([], []),
         method.reward_batch_size,
         device=str(PartialState().device),
     )
