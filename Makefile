@@ -10,7 +10,7 @@ ARGS ?=
 
 .PHONY: install install-gpu test smoke lint bench lock \
         dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus dpo-notus-lora rm-ultrarm \
-        test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm
+        test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm online-dpo-ultrarm
 
 # constraints.txt locks every package to the versions the test suite last passed with (`make lock` refreshes it).
 $(STAMP): pyproject.toml constraints.txt
@@ -83,6 +83,9 @@ ppo-ultralm-lora: install-gpu
 
 bon-ultralm: install-gpu
 	$(ALIGN) run recipes/ultralm-13b-ppo/best-of-n.yaml $(ARGS)
+
+online-dpo-ultrarm: install-gpu
+	$(ALIGN) run recipes/online-dpo/ultrafeedback-ultrarm.yaml $(ARGS)
 
 rm-ultrarm: install-gpu
 	$(ALIGN) run recipes/ultrarm-13b/reward-uf.yaml $(ARGS)

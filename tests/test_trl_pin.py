@@ -55,3 +55,40 @@ def test_trainers_and_configs_exist():
     assert {"kl_coef", "num_ppo_epochs", "response_length", "missing_eos_penalty", "whiten_rewards"} <= {
         f.name for f in dataclasses.fields(PPOConfig)
     }
+
+
+def test_online_dpo_internals_align_calls():
+    """align.methods.online_dpo passes a reward function, and its held-out evaluation calls the trainer's own
+    sampling and log-prob helpers."""
+    from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer
+
+    assert {
+        "model",
+        "ref_model",
+        "reward_funcs",
+        "args",
+        "train_dataset",
+        "eval_dataset",
+        "processing_class",
+    } <= set(inspect.signature(OnlineDPOTrainer.__init__).parameters)
+    assert list(inspect.signature(OnlineDPOTrainer._generate).parameters) == [
+        "self",
+        "model",
+        "prompts",
+        "images",
+    ]
+    assert list(inspect.signature(OnlineDPOTrainer._generate_vllm).parameters) == [
+        "self",
+        "prompts",
+        "images",
+    ]
+    assert list(inspect.signature(OnlineDPOTrainer._forward).parameters)[:6] == [
+        "self",
+        "model",
+        "prompt_ids",
+        "prompt_mask",
+        "completion_ids",
+        "completion_mask",
+    ]
+    fields = {f.name for f in dataclasses.fields(OnlineDPOConfig)}
+    assert {"beta", "max_new_tokens", "missing_eos_penalty", "use_vllm", "vllm_mode", "temperature"} <= fields

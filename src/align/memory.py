@@ -80,13 +80,14 @@ def _sharding(recipe: Recipe) -> tuple[str, bool]:
 
 
 def _models(recipe: Recipe, policy: ParamCount) -> tuple[list[ParamCount], list[ParamCount]]:
-    """(trained, frozen) models resident during training: PPO keeps four, DPO up to two."""
+    """(trained, frozen) models resident during training: PPO keeps four, online DPO three, DPO up to two."""
     trained, frozen = [policy], []
     if recipe.loads_reference_model():
         frozen.append(policy)
-    if recipe.method.name == "ppo" and recipe.reward_model:
+    if recipe.method.name in ("ppo", "online-dpo") and recipe.reward_model:
         reward = count_params(recipe.reward_model) or policy
         frozen.append(reward)
+    if recipe.method.name == "ppo" and recipe.reward_model:
         trained.append(reward if recipe.method.value_model_init == "reward" else policy)  # value model
     return trained, frozen
 
@@ -111,6 +112,9 @@ def estimate(recipe: Recipe, world: int) -> str | None:
     sharding, offload = _sharding(recipe)
     if sharding in ("zero3", "fsdp"):
         w, g, o = w / world, g / world, o / world
+        if recipe.method.name == "online-dpo" and recipe.reward_model:
+            # online DPO's judge is a reward function, not a model TRL prepares: every GPU holds all of it
+            w += frozen[-1].total * wbytes * (world - 1) / world
     elif sharding == "zero2":
         g, o = g / world, o / world
     if offload:

@@ -47,6 +47,18 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
                 if episodes
                 else "one pass over the prompts (total_episodes not set)"
             )
+        elif recipe.method.name == "online-dpo":
+            from align.methods.online_dpo import plan_lines
+
+            prompts = recipe.method.prompts
+            source = prompts.path or (recipe.data.path if recipe.data else None)
+            countable = (
+                _local(recipe.model.name_or_path)
+                and source is not None
+                and _local(source)
+                and (prompts.decontaminate is None or _local(prompts.decontaminate))
+            )
+            out.update(plan_lines(recipe, bp.global_batch, countable))
         else:
             _steps(recipe, bp, out)
         memory = estimate(recipe, world)

@@ -64,6 +64,8 @@ RANGES: dict[str, Any] = {
     "local_rollout_forward_batch_size": _AT_LEAST_1,
     "response_length": _AT_LEAST_1,
     "num_sample_generations": Annotated[int, Ge(0)],
+    # online DPO
+    "max_new_tokens": _AT_LEAST_1,
     # peft LoRA
     "r": _AT_LEAST_1,
     "lora_alpha": _POSITIVE,
@@ -139,8 +141,10 @@ def validate_kwargs(cls: type, kwargs: dict[str, Any], exclude: set[str] = froze
 
 
 def _check_range(cls: type, key: str, value: Any) -> None:
+    """A list (OnlineDPOConfig's per-epoch beta) is checked element by element."""
     try:
-        TypeAdapter(RANGES[key]).validate_python(value)
+        for item in value if isinstance(value, list) else [value]:
+            TypeAdapter(RANGES[key]).validate_python(item)
     except ValidationError as exc:
         reason = "; ".join(e["msg"] for e in exc.errors())
         raise PassthroughError(key, f"= {value!r} is out of range for {cls.__name__}: {reason}") from None

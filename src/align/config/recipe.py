@@ -273,6 +273,8 @@ class TrainerMethod(Section):
     trl_config: ClassVar[str]
     # whether the method's loss compares the policy with a frozen copy of its starting weights
     reference_model: ClassVar[bool] = False
+    # Fields of the TRL config that this method sets from its own section (on top of _MANAGED_FIELDS).
+    managed_fields: ClassVar[frozenset[str]] = frozenset()
     global_batch_size: int | None = Field(
         None,
         ge=1,
@@ -287,7 +289,7 @@ class TrainerMethod(Section):
     @field_validator("trainer")
     @classmethod
     def _check_trainer(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return validate_kwargs(cls.trl_config_cls(), v, exclude=_MANAGED_FIELDS)
+        return validate_kwargs(cls.trl_config_cls(), v, exclude=_MANAGED_FIELDS | cls.managed_fields)
 
     @classmethod
     def trl_config_cls(cls) -> type:
@@ -347,7 +349,7 @@ class RewardMethod(TrainerMethod):
 
 
 class PromptsConfig(Section):
-    """The instructions PPO and best-of-N generate from, and how they are filtered."""
+    """The instructions PPO, online DPO and best-of-N generate from, and how they are filtered."""
 
     path: str | None = Field(
         None,
@@ -410,6 +412,54 @@ class PPOMethod(TrainerMethod):
     )
 
 
+class OnlineDPOMethod(TrainerMethod):
+    """Online DPO through trl.experimental.online_dpo.OnlineDPOTrainer, judged by the recipe's reward model.
+
+    Every step samples two completions per prompt from the current policy, scores both with the
+    reward model in its own template and tokenizer (as PPO's oracle does), and takes a DPO step on
+    the higher-scored one as chosen (Guo et al. 2024, arXiv 2402.04792). global_batch_size counts
+    prompts per optimizer step (each sampled twice).
+    """
+
+    name: Literal["online-dpo"]
+    trl_config: ClassVar[str] = "trl.experimental.online_dpo:OnlineDPOConfig"
+    reference_model: ClassVar[bool] = True
+    managed_fields: ClassVar[frozenset[str]] = frozenset(
+        {"use_vllm", "reward_model_path", "reward_weights", "model_init_kwargs"}
+    )
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    eval_prompts: int = Field(
+        64,
+        ge=0,
+        description="Prompts held out for the reward evaluation: two samples each, scored before, during (every "
+        "eval_steps) and after training; 0 disables it.",
+    )
+    reward_batch_size: int = Field(16, ge=1, description="Sequences per reward-model forward pass.")
+    length_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="Reward shaping against length hacking: the reward DPO ranks by is r - length_penalty * L, where "
+        "r is the reward model's score of (prompt, completion) in its own template and L the number of policy tokens "
+        "generated before the EOS token (EOS and padding not counted). 0 ranks by r alone. TRL's "
+        "trainer.missing_eos_penalty is subtracted on top.",
+    )
+    engine: Literal["auto", "hf", "vllm"] = Field(
+        "auto",
+        description="Sampler: TRL's vLLM path (trainer.vllm_mode, colocate by default) when vLLM is installed and a "
+        "GPU is present (auto), else transformers' generate.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _beta_list(cls, data: Any) -> Any:
+        """OnlineDPOConfig types beta as a per-epoch list and accepts one number too: keep the number as a list."""
+        if isinstance(data, dict) and isinstance(data.get("trainer"), dict):
+            beta = data["trainer"].get("beta")
+            if isinstance(beta, int | float) and not isinstance(beta, bool):
+                data = {**data, "trainer": {**data["trainer"], "beta": [beta]}}
+        return data
+
+
 class BestOfNMethod(Section):
     """Sample max(N) completions per prompt once, keep the reward model's argmax among the first N."""
 
@@ -438,7 +488,7 @@ class BestOfNMethod(Section):
         return sorted(set(v))
 
 
-Method = Annotated[DPOMethod | RewardMethod | PPOMethod | BestOfNMethod, Field(discriminator="name")]
+Method = Annotated[DPOMethod | RewardMethod | PPOMethod | OnlineDPOMethod | BestOfNMethod, Field(discriminator="name")]
 # Every method by its `name`: the one list of methods (align.methods.<name> runs each).
 METHODS: dict[str, type[Section]] = {
     typing.get_args(cls.model_fields["name"].annotation)[0]: cls

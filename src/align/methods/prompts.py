@@ -1,4 +1,4 @@
-"""Prompts for on-policy generation (PPO, best-of-N): instructions -> filtered, rendered token ids.
+"""Prompts for on-policy generation (PPO, online DPO, best-of-N): instructions -> filtered, rendered token ids.
 
 Instructions come from raw UltraFeedback (read by the data layer, so malformed rows are
 skipped the same way binarization skips them), a binarized set's `prompt` column, or any
@@ -89,13 +89,18 @@ def _from_file(path: str) -> list[tuple[str, str]]:
     return [(s or "", text(i) or "") for s, i in zip(sources, rows[name], strict=True)]
 
 
-def encode(tokenizer, prompts: list[str], system_prompt: str | None = None) -> list[list[int]]:
-    """Token ids of each prompt as the policy sees it: its system turn, chat template and generation prompt."""
+def render_prompts(tokenizer, prompts: list[str], system_prompt: str | None = None) -> list[str]:
+    """Each prompt as the policy sees it: its system turn, chat template and generation prompt."""
     conversations = [with_system([{"role": "user", "content": p}], system_prompt) for p in prompts]
     if not conversations:
         return []
-    texts = tokenizer.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
-    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return tokenizer.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
+
+
+def encode(tokenizer, prompts: list[str], system_prompt: str | None = None) -> list[list[int]]:
+    """Token ids of `render_prompts` (the template writes any BOS itself)."""
+    texts = render_prompts(tokenizer, prompts, system_prompt)
+    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
 
 
 def load_prompts(recipe: Recipe, settings: PromptsConfig, tokenizer) -> PromptSet:

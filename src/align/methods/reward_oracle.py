@@ -143,6 +143,9 @@ def load_oracle(
     index: PromptIndex,
     batch_size: int = 16,
     clip: float | None = None,
+    device: str | None = None,
 ) -> CrossTemplateReward:
-    """The recipe's reward_model section as an oracle over the policy's ids (the Scorer `align score` loads)."""
-    return CrossTemplateReward(load_scorer(cfg, batch_size), policy_tokenizer, index, clip)
+    """The recipe's reward_model section as an oracle over the policy's ids (the Scorer `align score` loads).
+
+    `device` places the reward model where no trainer will move it (online DPO's judge is a plain callable)."""
+    return CrossTemplateReward(load_scorer(cfg, batch_size, device), policy_tokenizer, index, clip)

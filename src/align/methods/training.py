@@ -97,7 +97,7 @@ class _FirstEvalLogs(TrainerCallback):
         self.logs: dict[str, Any] | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.logs is None and logs and "eval_loss" in logs:
+        if self.logs is None and logs and any(k.startswith("eval_") for k in logs):
             self.logs = dict(logs)
 
 
