@@ -488,7 +488,9 @@ class BestOfNMethod(Section):
         return sorted(set(v))
 
 
-Method = Annotated[DPOMethod | RewardMethod | PPOMethod | OnlineDPOMethod | BestOfNMethod, Field(discriminator="name")]
+Method = Annotated[
+    DPOMethod | RewardMethod | PPOMethod | OnlineDPOMethod | BestOfNMethod, Field(discriminator="name")
+]
 # Every method by its `name`: the one list of methods (align.methods.<name> runs each).
 METHODS: dict[str, type[Section]] = {
     typing.get_args(cls.model_fields["name"].annotation)[0]: cls

@@ -18,10 +18,10 @@ from typing import Any
 
 from align.config.recipe import OnlineDPOMethod, Recipe
 from align.errors import AlignError
+from align.inputs import require_reward_model
 from align.methods.batches import FullGlobalBatches
 from align.methods.online_reward import OracleReward, SampleStats, pair_gap
 from align.methods.prompts import PromptSet, load_prompts, render_prompts
-from align.inputs import require_reward_model
 from align.methods.reward_oracle import PromptIndex, load_oracle
 from align.methods.training import DEFAULTS, build_trainer_args, run_trainer
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
