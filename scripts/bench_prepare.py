@@ -9,9 +9,10 @@ generated pairs, as `align run` does, and prints the seconds spent in
   tokenize  the rest of trainer construction: the tokenization DPOTrainer needs (align's batched
             form of TRL's) and its checks (the tiny model loads in well under a second; imports
             happen before the clock starts)
-and the total, with its speedup over the first --num-proc value and over issue 13's 40 s
-single-core baseline. The machine's load average is printed next to each figure: on a shared
-machine the figures are only comparable when measured back to back at a similar load.
+and the total (and the CPU seconds it took, workers included), with its speedup over the first
+--num-proc value and over issue 13's 40 s single-core baseline. The machine's load average is
+printed next to each figure: on a shared machine the figures are only comparable when measured
+back to back at a similar load.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def generate_pairs(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (tokenizer threads included) and of its finished worker processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def measure(data_dir: str, output_dir: str, num_proc: int) -> dict[str, float]:
     """In this process: prepare the pairs, then build the DPO trainer; seconds of each phase."""
     import trl  # noqa: F401  (imports are not preparation)
@@ -95,12 +102,17 @@ def measure(data_dir: str, output_dir: str, num_proc: int) -> dict[str, float]:
     if num_proc:
         overrides += [f"data.num_proc={num_proc}", f"method.trainer.dataset_num_proc={num_proc}"]
     recipe = load_recipe(recipe_path, overrides)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     dpo.prepare_splits(recipe, load_tokenizer(recipe.model))
     prepared = time.perf_counter()
     trainer = dpo.build_trainer(recipe)  # the pairs again, from the datasets cache, then the tokenization
     done = time.perf_counter()
-    return {"prepare": prepared - start, "tokenize": done - prepared, "pairs": len(trainer.train_dataset)}
+    return {
+        "prepare": prepared - start,
+        "tokenize": done - prepared,
+        "cpu": cpu_seconds() - cpu,
+        "pairs": len(trainer.train_dataset),
+    }
 
 
 BASELINE_S = 40.0  # issue 13, item 8: 60k pairs on this 2-core machine, one core, before the batched path
@@ -155,7 +167,7 @@ def main() -> None:
                 label = f"{num_proc}" if num_proc else f"default ({workers} workers)"
                 print(
                     f"num_proc={label}: prepare {result['prepare']:.1f} s, tokenize {result['tokenize']:.1f} s, "
-                    f"total {total:.1f} s for {result['pairs']} pairs; {first / total:.2f}x vs the first line, "
+                    f"total {total:.1f} s (cpu {result['cpu']:.1f} s) for {result['pairs']} pairs; {first / total:.2f}x vs the first line, "
                     f"{BASELINE_S / total:.2f}x vs the issue's {BASELINE_S:.0f} s; "
                     f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after",
                     flush=True,
