@@ -1,14 +1,18 @@
 """Time DPO data preparation on generated preference pairs: align's pair preparation, then TRL's tokenization.
 
-Usage: python scripts/bench_prepare.py [--pairs 60000] [--num-proc 1 0]
+Usage: python scripts/bench_prepare.py [--pairs 60000] [--num-proc 1 0] [--repeat 2]
 
-For each value of --num-proc (0: align's default, every core for a large set) a fresh process
-with an empty datasets cache builds the DPO trainer of a recipe on tiny://llama over the
+For each value of --num-proc (0: align's default, one worker per core for a large set) a fresh
+process with an empty datasets cache builds the DPO trainer of a recipe on tiny://llama over the
 generated pairs, as `align run` does, and prints the seconds spent in
   prepare   loading the pairs and align's preparation (conversational format, prompt truncation)
-  tokenize  the rest of trainer construction: TRL's tokenization and length filter (the tiny
-            model loads in well under a second)
-`--num-proc 1` is the single-core preparation align did before it used the machine's cores.
+  tokenize  the rest of trainer construction: the tokenization DPOTrainer needs (align's batched
+            form of TRL's) and its checks (the tiny model loads in well under a second; imports
+            happen before the clock starts)
+and the total (and the CPU seconds it took, workers included), with its speedup over the first
+--num-proc value and over issue 13's 40 s single-core baseline. The machine's load average is
+printed next to each figure: on a shared machine the figures are only comparable when measured
+back to back at a similar load.
 """
 
 from __future__ import annotations
@@ -75,11 +79,17 @@ def generate_pairs(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (tokenizer threads included) and of its finished worker processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def measure(data_dir: str, output_dir: str, num_proc: int) -> dict[str, float]:
     """In this process: prepare the pairs, then build the DPO trainer; seconds of each phase."""
+    import trl  # noqa: F401  (imports are not preparation)
+
     from align.config import load_recipe
-    from align.data.preferences import load_preferences
-    from align.data.workers import map_workers
     from align.methods import dpo
     from align.models.loading import load_tokenizer
 
@@ -92,19 +102,20 @@ def measure(data_dir: str, output_dir: str, num_proc: int) -> dict[str, float]:
     if num_proc:
         overrides += [f"data.num_proc={num_proc}", f"method.trainer.dataset_num_proc={num_proc}"]
     recipe = load_recipe(recipe_path, overrides)
-    start = time.perf_counter()
-    splits = load_preferences(recipe.data, seed=recipe.seed)
-    tokenizer = load_tokenizer(recipe.model)
-    dpo.prepare_pairs(
-        splits["train"],
-        tokenizer,
-        recipe.method.max_prompt_length,
-        map_workers(recipe.data.num_proc, len(splits["train"])),
-    )
+    start, cpu = time.perf_counter(), cpu_seconds()
+    dpo.prepare_splits(recipe, load_tokenizer(recipe.model))
     prepared = time.perf_counter()
-    dpo.build_trainer(recipe)  # the pairs again, from the datasets cache, then TRL's tokenization
+    trainer = dpo.build_trainer(recipe)  # the pairs again, from the datasets cache, then the tokenization
     done = time.perf_counter()
-    return {"prepare": prepared - start, "tokenize": done - prepared}
+    return {
+        "prepare": prepared - start,
+        "tokenize": done - prepared,
+        "cpu": cpu_seconds() - cpu,
+        "pairs": len(trainer.train_dataset),
+    }
+
+
+BASELINE_S = 40.0  # issue 13, item 8: 60k pairs on this 2-core machine, one core, before the batched path
 
 
 def main() -> None:
@@ -112,6 +123,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 0], help="0: align's default")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure every --num-proc value this many times"
+    )
     parser.add_argument("--child", nargs=3, metavar=("DATA", "OUT", "NUM_PROC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -119,32 +133,45 @@ def main() -> None:
         print("RESULT " + json.dumps(measure(data_dir, out, int(num_proc))), flush=True)
         return
 
+    from align.data.workers import cores, map_workers
     from align.jsonl import write_jsonl
 
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
         data_dir = Path(tmp) / "pairs"
         write_jsonl(data_dir / "train_prefs.jsonl", generate_pairs(args.pairs, args.seed))
         size = (data_dir / "train_prefs.jsonl").stat().st_size / 1e6
-        print(f"{args.pairs} pairs, {size:.0f} MB; {os.cpu_count()} cores")
-        for num_proc in args.num_proc:
-            env = {**os.environ, "HF_DATASETS_CACHE": str(Path(tmp) / f"hf-{num_proc}")}
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                str(data_dir),
-                str(Path(tmp) / f"out-{num_proc}"),
-                str(num_proc),
-            ]
-            lines = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, check=True
-            ).stdout.splitlines()
-            result = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT ") :])
-            label = "default" if num_proc == 0 else str(num_proc)
-            print(
-                f"num_proc={label}: prepare {result['prepare']:.1f} s, tokenize {result['tokenize']:.1f} s, "
-                f"total {result['prepare'] + result['tokenize']:.1f} s"
-            )
+        print(f"{args.pairs} pairs, {size:.0f} MB; {cores()} cores", flush=True)
+        first: float | None = None
+        for round_ in range(args.repeat):
+            for num_proc in args.num_proc:
+                run = f"{round_}-{num_proc}"
+                env = {**os.environ, "HF_DATASETS_CACHE": str(Path(tmp) / f"hf-{run}")}
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(data_dir),
+                    str(Path(tmp) / f"out-{run}"),
+                    str(num_proc),
+                ]
+                load = os.getloadavg()[0]
+                lines = subprocess.run(
+                    cmd, env=env, capture_output=True, text=True, check=True
+                ).stdout.splitlines()
+                result = json.loads(
+                    next(line for line in lines if line.startswith("RESULT "))[len("RESULT ") :]
+                )
+                total = result["prepare"] + result["tokenize"]
+                first = first or total
+                workers = map_workers(num_proc or None, args.pairs) or 1
+                label = f"{num_proc}" if num_proc else f"default ({workers} workers)"
+                print(
+                    f"num_proc={label}: prepare {result['prepare']:.1f} s, tokenize {result['tokenize']:.1f} s, "
+                    f"total {total:.1f} s (cpu {result['cpu']:.1f} s) for {result['pairs']} pairs; {first / total:.2f}x vs the first line, "
+                    f"{BASELINE_S / total:.2f}x vs the issue's {BASELINE_S:.0f} s; "
+                    f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

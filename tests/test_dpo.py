@@ -46,7 +46,7 @@ def test_max_prompt_length_keeps_the_tail_and_the_response(tokenizer):
 
 def test_short_prompts_are_left_alone(tokenizer):
     msgs = [{"role": "user", "content": "Name a colour."}]
-    assert dpo.truncate_prompt(msgs, tokenizer, 64) == msgs
+    assert dpo.truncate_prompts([msgs], tokenizer, 64) == [msgs]
 
 
 def _finite(summary: dict) -> bool:

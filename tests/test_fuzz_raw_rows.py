@@ -108,7 +108,7 @@ def test_rows_are_paired_or_dropped_and_counted(lines, s):
     table = datasets.Dataset.from_dict(out, features=_features()).data
     pair_idx = [i for i, d in enumerate(out["drop"]) if not d]
     for i in pair_idx:
-        assert_pair_invariants({k: out[k][i] for k in out}, s)
+        assert_pair_invariants(json.loads(out["line"][i]), s)
     read = sum(1 for line in lines if line.strip())
     if not pair_idx:  # binarize() stops here with an AlignError naming the reasons; they cover every row
         assert sum(1 for d in out["drop"] if d and d != _NOT_A_ROW) == read

@@ -10,18 +10,28 @@ from typing import Any
 from align.errors import AlignError
 
 
-def write_jsonl(path: str | Path, rows: Iterable[Any], append: bool = False) -> Path:
-    """Write each row as one JSON line; `rows` may be a generator, so large outputs stream.
+def json_line(row: Any) -> str:
+    """One row as its JSON line, without the newline: UTF-8 text, non-ASCII kept; numbers that are not Python
+    floats (numpy, torch scalars in trainer logs) written as floats."""
+    return json.dumps(row, ensure_ascii=False, default=float)
 
-    With `append` the rows go after what the file holds (logs that grow during a run). Numbers
-    that are not Python floats (numpy, torch scalars in trainer logs) are written as floats.
-    """
+
+def write_lines(path: str | Path, lines: Iterable[str], append: bool = False) -> Path:
+    """Write already encoded JSON lines (json_line), e.g. encoded by worker processes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a" if append else "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=float) + "\n")
+        for line in lines:
+            f.write(line + "\n")
     return path
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any], append: bool = False) -> Path:
+    """Write each row as one JSON line; `rows` may be a generator, so large outputs stream.
+
+    With `append` the rows go after what the file holds (logs that grow during a run).
+    """
+    return write_lines(path, map(json_line, rows), append)
 
 
 def iter_jsonl(path: str | Path, row_help: str = "") -> Iterator[tuple[int, Any]]:

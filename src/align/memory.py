@@ -15,6 +15,7 @@ import yaml
 
 from align.config.recipe import ModelConfig, Recipe
 from align.models.tiny import resolve
+from align.precision import keeps_masters, trained_model_config
 
 GIB = 1024**3
 # optimizer states per trainable parameter (fp32): Adam-style keep two, RMSprop one, SGD none
@@ -79,17 +80,98 @@ def _sharding(recipe: Recipe) -> tuple[str, bool]:
     return "none", False
 
 
-def _models(recipe: Recipe, policy: ParamCount) -> tuple[list[ParamCount], list[ParamCount]]:
-    """(trained, frozen) models resident during training: PPO keeps four, online DPO three, DPO up to two."""
-    trained, frozen = [policy], []
-    if recipe.loads_reference_model():
-        frozen.append(policy)
-    if recipe.method.name in ("ppo", "online-dpo") and recipe.reward_model:
+@dataclass(frozen=True)
+class Resident:
+    """A model held during training: its parameters, the dtype its weights load in, whether it trains."""
+
+    params: ParamCount
+    dtype: str
+    trained: bool
+    quantized: bool = False
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Bytes per GPU of each part, after sharding."""
+
+    weights: float
+    grads: float
+    optimizer: float
+    trained: int
+    frozen: int
+    sharding: str
+    offload: bool
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.grads + self.optimizer
+
+
+def _width(dtype: str, quantized: bool = False) -> float:
+    """Bytes per weight: 4-bit quantized, fp32, or a half-precision dtype (bf16/fp16; `auto` counted as half)."""
+    return 0.5 if quantized else 4 if dtype == "float32" else 2
+
+
+def _models(recipe: Recipe, policy: ParamCount) -> list[Resident]:
+    """Every model resident during training, in the dtype its loader gives it.
+
+    Trained full weights load as align.precision says (fp32 unless DeepSpeed keeps fp32 masters);
+    DPO loads its reference the same way, PPO and online DPO their reference, value and reward models
+    in their model.dtype (methods/dpo.py, methods/ppo.py, methods/online_dpo.py).
+    """
+    model, method = recipe.model, recipe.method.name
+    quantized = bool(model.quantization and model.quantization.get("load_in_4bit"))
+    weights = trained_model_config(recipe).dtype
+    out = [Resident(policy, weights, True, quantized)]
+    if recipe.loads_reference_model():  # DPO's reference as its policy; PPO's and online DPO's in model.dtype
+        out.append(Resident(policy, weights if method == "dpo" else model.dtype, False))
+    if method in ("ppo", "online-dpo") and recipe.reward_model:
         reward = count_params(recipe.reward_model) or policy
-        frozen.append(reward)
-    if recipe.method.name == "ppo" and recipe.reward_model:
-        trained.append(reward if recipe.method.value_model_init == "reward" else policy)  # value model
-    return trained, frozen
+        out.append(Resident(reward, recipe.reward_model.dtype, False))
+    if method == "ppo" and recipe.reward_model:
+        value = reward if recipe.method.value_model_init == "reward" else policy
+        out.append(Resident(value, model.dtype, True, quantized))
+    return out
+
+
+def estimate_bytes(recipe: Recipe, world: int, params: ParamCount) -> Breakdown:
+    """Weights, gradients and optimizer states of every resident model, per GPU.
+
+    A trained parameter's gradient has its dtype. LoRA adapters are fp32 (align.precision). The
+    optimizer holds its fp32 states plus, where DeepSpeed keeps them (align.precision.keeps_masters),
+    an fp32 master copy of each half-precision trained parameter; elsewhere the fp32 weights are
+    their own masters and count once, as weights.
+    """
+    trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
+    optim = str(trainer.get("optim", "adamw_torch"))
+    states = next((n for k, n in _STATES.items() if k in optim), 2) * (1 if "8bit" in optim else 4)
+    masters = keeps_masters(recipe)
+    residents = _models(recipe, params)
+    w = g = o = 0.0
+    for m in residents:
+        w += m.params.total * _width(m.dtype, m.quantized)
+        if not m.trained:
+            continue
+        dtype = m.dtype
+        if recipe.model.lora or recipe.model.quantization:
+            dtype = (
+                recipe.model.dtype if masters else "float32"
+            )  # adapters: DeepSpeed keeps them half + masters
+        g += m.params.trainable * _width(dtype)
+        o += m.params.trainable * (states + (4 if masters and dtype != "float32" else 0))
+    sharding, offload = _sharding(recipe)
+    if sharding in ("zero3", "fsdp"):
+        w, g, o = w / world, g / world, o / world
+        if recipe.method.name == "online-dpo" and recipe.reward_model:
+            # online DPO's judge is a reward function, not a model TRL prepares: every GPU holds all of it
+            judge = residents[-1]
+            w += judge.params.total * _width(judge.dtype) * (world - 1) / world
+    elif sharding == "zero2":
+        g, o = g / world, o / world
+    if offload:
+        o = 0
+    trained = sum(m.trained for m in residents)
+    return Breakdown(w, g, o, trained, len(residents) - trained, sharding, offload)
 
 
 def estimate(recipe: Recipe, world: int) -> str | None:
@@ -97,38 +179,17 @@ def estimate(recipe: Recipe, world: int) -> str | None:
     params = count_params(recipe.model)
     if params is None:
         return None
-    trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
-    quantized = bool(recipe.model.quantization and recipe.model.quantization.get("load_in_4bit"))
-    wbytes = 0.5 if quantized else (4 if recipe.model.dtype == "float32" else 2)
-    gbytes = 4 if recipe.model.dtype == "float32" else 2
-    optim = str(trainer.get("optim", "adamw_torch"))
-    states = next((n for k, n in _STATES.items() if k in optim), 2)
-    # fp32 Adam/RMSprop states, plus an fp32 master copy when the weights are half precision
-    obytes = (4 if "8bit" not in optim else 1) * states + (0 if recipe.model.dtype == "float32" else 4)
-    trained, frozen = _models(recipe, params)
-    w = sum(m.total for m in trained + frozen) * wbytes
-    g = sum(m.trainable for m in trained) * gbytes
-    o = sum(m.trainable for m in trained) * obytes
-    sharding, offload = _sharding(recipe)
-    if sharding in ("zero3", "fsdp"):
-        w, g, o = w / world, g / world, o / world
-        if recipe.method.name == "online-dpo" and recipe.reward_model:
-            # online DPO's judge is a reward function, not a model TRL prepares: every GPU holds all of it
-            w += frozen[-1].total * wbytes * (world - 1) / world
-    elif sharding == "zero2":
-        g, o = g / world, o / world
-    if offload:
-        o = 0
+    b = estimate_bytes(recipe, world, params)
     where = {
         "none": "no sharding",
         "zero2": f"ZeRO-2 over {world}",
         "zero3": f"ZeRO-3 over {world}",
         "fsdp": f"FSDP over {world}",
-    }[sharding]
-    extra = ", optimizer offloaded to CPU" if offload else ""
-    models = f"{len(trained)} trained + {len(frozen)} frozen model(s)"
+    }[b.sharding]
+    extra = ", optimizer offloaded to CPU" if b.offload else ""
+    models = f"{b.trained} trained + {b.frozen} frozen model(s)"
     return (
-        f"~{(w + g + o) / GIB:.1f} GiB per GPU (weights {w / GIB:.1f} + grads {g / GIB:.1f} + optimizer "
-        f"{o / GIB:.1f}; {models}; {where}{extra}; activations not included) for "
+        f"~{b.total / GIB:.1f} GiB per GPU (weights {b.weights / GIB:.1f} + grads {b.grads / GIB:.1f} + optimizer "
+        f"{b.optimizer / GIB:.1f}; {models}; {where}{extra}; activations not included) for "
         f"{params.total / 1e9:.2f}B params, {params.trainable / 1e6:.1f}M trainable ({params.source})"
     )

@@ -24,7 +24,7 @@ from align.data.schema import parse_completion, text
 from align.data.strategies import STRATEGIES, Candidate, Drop
 from align.data.workers import map_workers
 from align.errors import AlignError
-from align.jsonl import write_jsonl
+from align.jsonl import json_line, write_lines
 
 # Bump when a change to this package changes the pairs produced: it is part of every cache key.
 CODE_VERSION = 1
@@ -43,6 +43,9 @@ OUTPUT_COLUMNS = (
     "rejected_model",
 )
 _META_COLUMNS = ("row", "drop", "notes", "suspects", "completions")
+# Per pair, what the split and the report read, and the pair's output line (OUTPUT_COLUMNS as JSON), encoded
+# by the map's workers: the nested chat columns never pass through arrow, and the main process only writes.
+_PAIR_COLUMNS = ("margin", "chosen_model", "line")
 _NOT_A_ROW = "blank_line"  # blank lines in JSONL are skipped, not counted as rows
 _MAX_EXAMPLES = 20
 
@@ -201,7 +204,9 @@ def _features():
             "notes": List(Value("string")),
             "suspects": List(suspect),
             "completions": Value("int64"),
-            **pair_features(),
+            "margin": Value("float64"),
+            "chosen_model": Value("string"),
+            "line": Value("string"),
         }
     )
 
@@ -210,7 +215,7 @@ def _map_batch(
     batch: dict[str, list], indices: list[int], settings: Settings, encoded: bool
 ) -> dict[str, list]:
     """datasets.map body: one output row per pair, or one (with `drop` set) per row without pairs."""
-    out: dict[str, list] = {name: [] for name in (*_META_COLUMNS, *OUTPUT_COLUMNS)}
+    out: dict[str, list] = {name: [] for name in (*_META_COLUMNS, *_PAIR_COLUMNS)}
     columns = list(batch)
     for i, index in enumerate(indices):
         if encoded:
@@ -231,8 +236,11 @@ def _map_batch(
             out["notes"].append(result.notes if first else [])
             out["suspects"].append(result.suspects if first else [])
             out["completions"].append(result.completions if first else 0)
-            for name in OUTPUT_COLUMNS:
-                out[name].append(None if pair is None else pair[name])
+            out["margin"].append(None if pair is None else pair["margin"])
+            out["chosen_model"].append(None if pair is None else pair["chosen_model"])
+            out["line"].append(
+                None if pair is None else json_line(pair)
+            )  # pair_record keeps OUTPUT_COLUMNS order
     return out
 
 
@@ -255,11 +263,10 @@ def _split(rows: list[int], margins: list[float], pair_idx: list[int], cfg: Bina
     return train, test
 
 
-def _records(ds) -> Iterator[dict[str, Any]]:
-    """Output rows in column order, with exact floats (pandas, behind Dataset.to_json, rounds to 10 digits)."""
-    for batch in ds.iter(batch_size=1000):
-        for values in zip(*(batch[c] for c in OUTPUT_COLUMNS), strict=True):
-            yield dict(zip(OUTPUT_COLUMNS, values, strict=True))
+def _lines(table, indices: list[int]) -> Iterator[str]:
+    """The output lines of these pairs, in this order, a slice at a time."""
+    for start in range(0, len(indices), 10_000):
+        yield from table.column("line").take(indices[start : start + 10_000]).to_pylist()
 
 
 def _report(table, train: list[int], test: list[int], name: str, cfg: BinarizeConfig, score: str) -> dict:
@@ -356,10 +363,10 @@ def binarize(
     )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / f"{TRAIN}.jsonl", _records(processed.select(train)))
+    write_lines(out / f"{TRAIN}.jsonl", _lines(table, train))
     (out / f"{TEST}.jsonl").unlink(missing_ok=True)
     if test:
-        write_jsonl(out / f"{TEST}.jsonl", _records(processed.select(test)))
+        write_lines(out / f"{TEST}.jsonl", _lines(table, test))
     report = _report(table, train, test, raw.name, cfg, score)
     (out / "report.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

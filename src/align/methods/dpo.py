@@ -11,7 +11,7 @@ before and after training, and the run outputs of align.rundir.
 
 from __future__ import annotations
 
-import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from align.precision import trained_model_config, upcast_adapters
 from align.processes import main_first
 from align.rundir.outputs import MetricsCallback, prepare_run
 
+log = logging.getLogger(__name__)
 PLOTS = {
     "loss": ["loss", "eval_loss"],
     "reward accuracy": ["rewards/accuracies", "eval_rewards/accuracies"],
@@ -46,31 +47,52 @@ def to_conversational(example: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": chosen[:-1], "chosen": chosen[-1:], "rejected": rejected[-1:]}
 
 
-def truncate_prompt(
-    messages: list[dict[str, str]], tokenizer: Any, max_tokens: int, system_prompt: str | None = None
-) -> list[dict[str, str]]:
-    """Cut the rendered prompt to at most `max_tokens` tokens, dropping text from the left.
+def chat_ids(tokenizer: Any, conversations: list[list[dict[str, str]]], **kwargs: Any) -> list[list[int]]:
+    """Token ids of each rendered conversation: one batched apply_chat_template call, one fast-tokenizer batch.
+
+    The same ids as one call per conversation; the batch saves transformers' per-call overhead
+    and lets the Rust tokenizer work on the whole list at once.
+    """
+    if not conversations:
+        return []
+    out = tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True, **kwargs)
+    return list(out["input_ids"])
+
+
+def truncate_prompts(
+    prompts: list[list[dict[str, str]]], tokenizer: Any, max_tokens: int, system_prompt: str | None = None
+) -> list[list[dict[str, str]]]:
+    """Cut each rendered prompt to at most `max_tokens` tokens, dropping text from the left.
 
     Earlier messages go first; the earliest message kept loses the start of its content. The
     last message (the turn being answered) always stays, its ending intact, and so does the
-    system turn (counted, never cut).
+    system turn (counted, never cut). Each step runs on every prompt still too long at once
+    (batched tokenization); a prompt's result does not depend on the others in its batch.
     """
+    msgs = [[dict(m) for m in messages] for messages in prompts]
 
-    def length(msgs: list[dict[str, str]]) -> int:
-        ids = tokenizer.apply_chat_template(
-            with_system(msgs, system_prompt), tokenize=True, add_generation_prompt=True
+    def lengths(rows: list[int]) -> list[int]:
+        ids = chat_ids(
+            tokenizer, [with_system(msgs[i], system_prompt) for i in rows], add_generation_prompt=True
         )
-        return len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        return [len(x) for x in ids]
 
-    msgs = [dict(m) for m in messages]
-    while len(msgs) > 1 and length(msgs) > max_tokens:
-        msgs.pop(0)
+    rows = list(range(len(msgs)))
+    length = dict(zip(rows, lengths(rows), strict=True))
+    while drop := [i for i in rows if len(msgs[i]) > 1 and length[i] > max_tokens]:
+        for i in drop:
+            msgs[i].pop(0)
+        length.update(zip(drop, lengths(drop), strict=True))
     for _ in range(8):  # re-tokenizing a cut string can shift the count by a token or two
-        excess = length(msgs) - max_tokens
-        if excess <= 0:
+        cut = [i for i in rows if length[i] > max_tokens]
+        if not cut:
             break
-        ids = tokenizer(msgs[0]["content"], add_special_tokens=False)["input_ids"]
-        msgs[0]["content"] = tokenizer.decode(ids[min(excess, len(ids)) :], skip_special_tokens=False)
+        contents = tokenizer([msgs[i][0]["content"] for i in cut], add_special_tokens=False)["input_ids"]
+        kept = [ids[min(length[i] - max_tokens, len(ids)) :] for i, ids in zip(cut, contents, strict=True)]
+        for i, text in zip(cut, tokenizer.batch_decode(kept, skip_special_tokens=False), strict=True):
+            msgs[i][0]["content"] = text
+        length.update(zip(cut, lengths(cut), strict=True))
+        rows = cut
     return msgs
 
 
@@ -92,12 +114,14 @@ def prepare_pairs(
             to_conversational({"chosen": c, "rejected": r})
             for c, r in zip(batch["chosen"], batch["rejected"], strict=True)
         ]
+        prompts = [row["prompt"] for row in rows]
         if max_prompt_length:
-            for row in rows:
-                row["prompt"] = truncate_prompt(row["prompt"], tokenizer, max_prompt_length, system_prompt)
-        for row in rows:
-            row["prompt"] = with_system(row["prompt"], system_prompt)
-        return {key: [row[key] for row in rows] for key in ("prompt", "chosen", "rejected")}
+            prompts = truncate_prompts(prompts, tokenizer, max_prompt_length, system_prompt)
+        return {
+            "prompt": [with_system(p, system_prompt) for p in prompts],
+            "chosen": [row["chosen"] for row in rows],
+            "rejected": [row["rejected"] for row in rows],
+        }
 
     with main_first():
         return dataset.map(
@@ -160,7 +184,8 @@ def trl07_truncate(
 
 @dataclass(frozen=True)
 class PairRules:
-    """What align does to TRL's tokenized pairs: check each response's turn end, apply `method.truncation`."""
+    """How align tokenizes the prepared pairs for DPOTrainer: TRL's ids, each response's turn end checked,
+    `method.truncation` applied."""
 
     turn_end: list[int]
     truncation: str = "prompt-left"
@@ -168,32 +193,65 @@ class PairRules:
     max_length: int | None = None
     max_prompt_length: int | None = None
 
-    def apply(self, dataset: Any, name: str) -> Any:
+    def finish(
+        self, ids: tuple[list[int], list[int], list[int]], index: int, name: str
+    ) -> tuple[list[int], ...]:
+        """One tokenized pair (prompt, chosen, rejected ids) after the end-of-turn check and the truncation rule."""
         n = len(self.turn_end)
+        for side, response in zip(("chosen", "rejected"), ids[1:], strict=True):
+            if response[-n:] != self.turn_end:
+                raise AlignError(
+                    f"DPO {name} pair {index}: the tokenized {side} response does not end with the chat "
+                    f"template's end of turn {self.turn_end} (it holds the EOS token), so the model would not "
+                    "learn to stop there. Check the response text and model.chat_template."
+                )
+        if self.truncation != "trl-0.7":
+            return ids
+        return trl07_truncate(*ids, self.eos, self.max_length, self.max_prompt_length)
 
-        def finish(row: dict[str, Any], index: int) -> dict[str, Any]:
-            for side in ("chosen", "rejected"):
-                if row[f"{side}_ids"][-n:] != self.turn_end:
-                    raise AlignError(
-                        f"DPO {name} pair {index}: the tokenized {side} response does not end with the chat "
-                        f"template's end of turn {self.turn_end} (it holds the EOS token), so the model would not "
-                        "learn to stop there. Check the response text and model.chat_template."
-                    )
-            if self.truncation != "trl-0.7":
-                return {}
-            prompt, chosen, rejected = trl07_truncate(
-                row["prompt_ids"],
-                row["chosen_ids"],
-                row["rejected_ids"],
-                self.eos,
-                self.max_length,
-                self.max_prompt_length,
-            )
-            return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected}
+    def tokenize(self, dataset: Any, tokenizer: Any, args: Any, name: str) -> Any:
+        """TRL 1.12's DPO tokenization (trl/trainer/dpo_trainer.py@v1.12.0, DPOTrainer._prepare_dataset), batched.
 
-        return dataset.map(
-            finish, with_indices=True, desc=f"Checking end of turn ({self.truncation}) in {name}"
+        As TRL: prompt ids from the prompt rendered with the generation header, each response's ids
+        the rest of prompt + response rendered whole; with truncation_mode keep_start, pairs whose
+        prompt alone fills max_length are dropped. TRL does this one row at a time, three chat-template
+        calls per pair; here each batch is one call per column and one map does tokenization, the drop,
+        the end-of-turn check and `method.truncation` (which replaces the drop: TRL 0.7 cut those prompts).
+        """
+        drop_at = (
+            args.max_length if args.truncation_mode == "keep_start" and self.truncation != "trl-0.7" else None
         )
+
+        def tokenize_batch(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+            prompts = chat_ids(tokenizer, batch["prompt"], add_generation_prompt=True)
+            sides = [
+                chat_ids(tokenizer, [p + r for p, r in zip(batch["prompt"], batch[side], strict=True)])
+                for side in ("chosen", "rejected")
+            ]
+            out: dict[str, list[Any]] = {k: [] for k in (*batch, "prompt_ids", "chosen_ids", "rejected_ids")}
+            for j, (index, prompt, chosen, rejected) in enumerate(zip(indices, prompts, *sides, strict=True)):
+                if chosen[: len(prompt)] != prompt or rejected[: len(prompt)] != prompt:
+                    log.warning(
+                        "DPO %s pair %d: the prompt's ids are not a prefix of prompt + response.", name, index
+                    )
+                if drop_at is not None and len(prompt) >= drop_at:
+                    continue
+                ids = self.finish((prompt, chosen[len(prompt) :], rejected[len(prompt) :]), index, name)
+                for key, value in zip(("prompt_ids", "chosen_ids", "rejected_ids"), ids, strict=True):
+                    out[key].append(value)
+                for key in batch:
+                    out[key].append(batch[key][j])
+            return out
+
+        with main_first():
+            return dataset.map(
+                tokenize_batch,
+                batched=True,
+                with_indices=True,
+                num_proc=args.dataset_num_proc,
+                remove_columns=dataset.column_names,
+                desc=f"Tokenizing {name} pairs ({self.truncation})",
+            )
 
 
 def pair_rules(recipe: Recipe, tokenizer: Any, max_length: int | None) -> PairRules:
@@ -223,7 +281,9 @@ def trainer_class() -> type:
     transformers groups by a `length` column, but DPOTrainer keeps only its token-id columns
     when it builds the sampler; this is one place align reaches into that (guarded by
     tests/test_dpo.py::test_group_by_length_cuts_padding). The other is `_prepare_dataset`, where
-    TRL tokenizes: `pair_rules` (a PairRules) runs on its output, before reference log-probs are precomputed.
+    TRL tokenizes row by row: `pair_rules` (a PairRules) tokenizes the same way in batches, with its
+    checks, before reference log-probs are precomputed (guarded by tests/test_dpo_tokenize.py, which
+    compares it with TRL's own `_prepare_dataset`).
     """
     from trl import DPOTrainer
 
@@ -235,13 +295,7 @@ def trainer_class() -> type:
         def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
             if self.pair_rules is None:
                 return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-            if self.pair_rules.truncation == "trl-0.7":
-                # TRL drops pairs whose prompt alone fills max_length; TRL 0.7 cut those prompts instead
-                # (every pair then fits max_length, so TRL's own truncation has nothing left to cut).
-                args = copy.copy(args)
-                args.max_length = None
-            dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-            return self.pair_rules.apply(dataset, dataset_name)
+            return self.pair_rules.tokenize(dataset, processing_class, args, dataset_name)
 
         def _set_signature_columns_if_needed(self) -> None:
             super()._set_signature_columns_if_needed()
@@ -260,14 +314,25 @@ def add_pair_length(trainer: Any) -> None:
     )
 
 
+def prepare_splits(recipe: Recipe, tokenizer: Any) -> dict[str, Any]:
+    """The recipe's preference splits as prepare_pairs leaves them; shared by build_trainer and the benchmark."""
+    from align.data.preferences import load_preferences
+
+    data = require_data(recipe)
+    splits = load_preferences(data, seed=recipe.seed)
+    method, system = recipe.method, recipe.model.system_prompt
+    max_prompt = method.max_prompt_length if method.truncation == "prompt-left" else None
+    return {
+        name: prepare_pairs(split, tokenizer, max_prompt, system, map_workers(data.num_proc, len(split)))
+        for name, split in splits.items()
+    }
+
+
 def build_trainer(recipe: Recipe) -> Any:
     """Everything up to a ready DPOTrainer; shared by `run` and the benchmark."""
     from transformers import set_seed
     from trl import DPOConfig
 
-    from align.data.preferences import load_preferences
-
-    data = require_data(recipe)
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model)
     if tokenizer.chat_template is None:
@@ -275,15 +340,9 @@ def build_trainer(recipe: Recipe) -> Any:
             f"The tokenizer of {recipe.model.name_or_path} has no chat template. Set model.chat_template in the "
             "recipe (a Jinja template) so prompts and responses are rendered the way the model was trained."
         )
-    splits = load_preferences(data, seed=recipe.seed)
-    method, system = recipe.method, recipe.model.system_prompt
-    max_prompt = method.max_prompt_length if method.truncation == "prompt-left" else None
-    prepared = {
-        name: prepare_pairs(split, tokenizer, max_prompt, system, map_workers(data.num_proc, len(split)))
-        for name, split in splits.items()
-    }
+    prepared = prepare_splits(recipe, tokenizer)
     train, test = prepared["train"], prepared.get("test")
-    workers = map_workers(data.num_proc, len(train))
+    workers = map_workers(recipe.data.num_proc, len(train))
 
     peft_config = lora_config(recipe.model)
     # TRL tokenizes with as many workers (on the main process first; method.trainer.dataset_num_proc wins)
