@@ -126,6 +126,10 @@ def test_precomputed_reference_logps_are_reused_by_a_rerun(tmp_path, monkeypatch
     """TRL caches them keyed by data fingerprint + model hash (+ settings): a rerun computes none."""
     from trl import DPOTrainer
 
+    # a cache of its own: the prepared pairs' fingerprint is stable, so an earlier test session's cache
+    # would already hold these log-probs
+    monkeypatch.setenv("ALIGN_CACHE", str(tmp_path / "cache"))
+
     calls: list[int] = []
     original = DPOTrainer.compute_ref_log_probs
 
