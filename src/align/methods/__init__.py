@@ -10,6 +10,7 @@ RUNNERS = {
     "ppo": "align.methods.ppo",
     "best-of-n": "align.methods.best_of_n",
     "reward": "align.methods.reward",
+    "iterative-dpo": "align.methods.iterative_dpo",
 }
 
 
