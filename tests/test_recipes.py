@@ -13,14 +13,15 @@ from test_ppo_recipes import ppo_batches
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted(p.relative_to(REPO) for p in (REPO / "recipes").rglob("*.yaml"))
+# smoke recipes judged by the reward smoke's output, which check refuses until that run exists
+STAND_IN = {"ppo-long.yaml", "iterative-dpo.yaml"}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=str)
 def test_align_check_accepts_every_recipe(recipe, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    # ppo-long scores with the reward smoke's output; check refuses it until that run exists
-    # (tests/test_bad_inputs.py), so it is checked here against the tiny reward model instead.
-    stand_in = [] if recipe.name != "ppo-long.yaml" else ["reward_model.name_or_path=tiny://llama-rm"]
+    # (tests/test_bad_inputs.py), so they are checked here against the tiny reward model instead.
+    stand_in = [] if recipe.name not in STAND_IN else ["reward_model.name_or_path=tiny://llama-rm"]
     assert main(["check", str(recipe), "--quiet", *stand_in]) == 0
     assert "batch" in capsys.readouterr().out or "best-of-n" in str(recipe)
 

@@ -84,13 +84,14 @@ def _models(recipe: Recipe, policy: ParamCount) -> tuple[list[ParamCount], list[
     trainer = recipe.method.trainer if hasattr(recipe.method, "trainer") else {}
     trained, frozen = [policy], []
     if not recipe.model.lora and (
-        (recipe.method.name == "dpo" and not trainer.get("precompute_ref_log_probs"))
+        (recipe.method.name in ("dpo", "iterative-dpo") and not trainer.get("precompute_ref_log_probs"))
         or recipe.method.name == "ppo"
     ):
         frozen.append(policy)  # reference copy (LoRA disables its adapter instead)
-    if recipe.method.name == "ppo" and recipe.reward_model:
+    if recipe.method.name in ("ppo", "iterative-dpo") and recipe.reward_model:
         reward = count_params(recipe.reward_model) or policy
-        frozen.append(reward)
+        frozen.append(reward)  # iterative DPO: counted as if resident while training (an upper bound)
+    if recipe.method.name == "ppo" and recipe.reward_model:
         trained.append(reward if recipe.method.value_model_init == "reward" else policy)  # value model
     return trained, frozen
 
