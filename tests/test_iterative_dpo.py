@@ -227,9 +227,9 @@ def test_check_plans_every_iteration(capsys):
     per = (
         len(load_prompts(recipe, method.prompts, load_tokenizer(recipe.model)).prompts) - method.eval_prompts
     ) // 3
-    steps = 2 * (per // 8)  # 2 epochs of full global batches of 8, one best-vs-worst pair per prompt at most
+    steps = 3 * (per // 8)  # 3 epochs of full global batches of 8, one best-vs-worst pair per prompt at most
     assert f"3 x ({per} prompts x 4 samples = {per * 4} samples -> at most {per} best-vs-worst pairs" in plan
-    assert f"at most {steps} (2 epochs) optimizer steps" in plan
+    assert f"at most {steps} (3 epochs) optimizer steps" in plan
     assert "2 frozen model(s)" in plan and "reference and reward model" in plan
 
 

@@ -114,7 +114,11 @@ def _prompt_count(recipe: Recipe) -> int | None:
     """Prompts iterative DPO samples from, when the data, prompt file and tokenizer are local."""
     prompts = recipe.method.prompts
     source = prompts.path or (recipe.data.path if recipe.data else None)
-    if source is None or not _local(source) or not _local(recipe.model.tokenizer or recipe.model.name_or_path):
+    if (
+        source is None
+        or not _local(source)
+        or not _local(recipe.model.tokenizer or recipe.model.name_or_path)
+    ):
         return None
     if prompts.decontaminate and not Path(prompts.decontaminate).exists():
         return None  # the hub's TruthfulQA questions: check never contacts the hub

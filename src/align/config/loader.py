@@ -177,7 +177,7 @@ def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
     )
 
 
-_METHOD_TAGS = {"dpo", "reward", "ppo", "best-of-n"}
+_METHOD_TAGS = {"dpo", "reward", "ppo", "best-of-n", "iterative-dpo"}
 
 
 def _origin(loc: tuple[str, ...], origins: Origins) -> str | None:
