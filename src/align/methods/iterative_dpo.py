@@ -50,6 +50,16 @@ from align.runs.outputs import prepare_run, write_model_card
 DONE_FILE = "iteration.json"
 EVAL_SEED_OFFSET = 7_919  # held-out sampling: one seed for every policy (common random numbers)
 ITERATION_SEED_STRIDE = 104_729  # training samples: a seed of their own per iteration
+# Per-iteration metrics repeated in summary.json and the model card (all of them: iterations.jsonl).
+SUMMARY_KEYS = (
+    "eval_mean_reward",
+    "eval_median_reward",
+    "eval_mean_length",
+    "eval_kl_to_reference",
+    "sample_mean_reward",
+    "sample_median_reward",
+    "pair_mean_gap",
+)
 # Our own files in an iteration's train/ folder are not part of the policy copied to output_dir.
 NOT_POLICY = {"metrics.jsonl", "summary.json", "README.md", "recipe.resolved.yaml", "training_args.bin"}
 
@@ -529,13 +539,7 @@ def report(recipe: Recipe, layout: Layout, rows: list[dict[str, Any]]) -> dict[s
         "recipe": recipe.name,
         "iterations": method.iterations,
         "reward_template": rows[-1].get("reward_template"),
-        **{f"iteration-{r['iteration']}/eval_mean_reward": r["eval_mean_reward"] for r in rows},
-        **{f"iteration-{r['iteration']}/eval_mean_length": r["eval_mean_length"] for r in rows},
-        **{
-            f"iteration-{r['iteration']}/eval_kl_to_reference": r["eval_kl_to_reference"]
-            for r in rows
-            if "eval_kl_to_reference" in r
-        },
+        **{f"iteration-{r['iteration']}/{key}": r[key] for r in rows for key in SUMMARY_KEYS if key in r},
         "output_dir": str(out),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
