@@ -253,3 +253,20 @@ def test_held_out_reward_rises_every_iteration_against_the_smoke_reward_model(tm
         )
     print(f"held-out mean reward per iteration: {[round(m, 4) for m in means]}")
     assert len(means) == 4 and all(b > a for a, b in zip(means, means[1:], strict=False)), means
+
+
+def test_reference_initial_trains_iteration_2_against_the_initial_policy(straight):
+    """`reference: initial`: iteration 2 starts from iteration 1's policy but its DPO reference is the initial model."""
+    from align.methods import dpo
+    from align.models.tiny import resolve
+
+    recipe = load_recipe(SMOKE, [f"output_dir={straight}", *FAST, "method.reference=initial"])
+    layout = iterative_dpo.Layout(straight)
+    step = iterative_dpo.iteration_recipe(recipe, layout, 2)
+    trainer = dpo.build_trainer(step, reference=recipe.model)
+    initial = load_file(Path(resolve("tiny://llama")) / "model.safetensors")
+    start = load_file(straight / "iteration-1" / "train" / "model.safetensors")
+    ref, policy = trainer.ref_model.state_dict(), trainer.model.state_dict()
+    assert all(torch.equal(ref[k], initial[k]) for k in initial)
+    assert all(torch.equal(policy[k], start[k]) for k in start)
+    assert iterative_dpo.reference_of(recipe, layout, 2) == recipe.model
