@@ -10,7 +10,8 @@ ARGS ?=
 
 .PHONY: install install-gpu test smoke lint bench lock \
         dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus dpo-notus-lora rm-ultrarm \
-        test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm online-dpo-ultrarm
+        test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm online-dpo-ultrarm \
+        smoke-iterative-dpo iterative-dpo-rlhflow iterative-dpo-ultrarm
 
 # constraints.txt locks every package to the versions the test suite last passed with (`make lock` refreshes it).
 $(STAMP): pyproject.toml constraints.txt
@@ -37,6 +38,11 @@ test-slow: install
 
 smoke: install
 	$(ALIGN) run recipes/smoke/dpo-full.yaml $(ARGS)
+
+# Iterative DPO judged by the reward smoke's model: trains it first (a finished run is not retrained).
+smoke-iterative-dpo: install
+	$(ALIGN) run recipes/smoke/reward.yaml
+	$(ALIGN) run recipes/smoke/iterative-dpo.yaml $(ARGS)
 
 # Throughput/MFU/memory at a model shape on random weights; CPU at the tiny shape takes well under a minute.
 bench: install
@@ -86,6 +92,12 @@ bon-ultralm: install-gpu
 
 online-dpo-ultrarm: install-gpu
 	$(ALIGN) run recipes/online-dpo/ultrafeedback-ultrarm.yaml $(ARGS)
+
+iterative-dpo-rlhflow: install-gpu
+	$(ALIGN) run recipes/iterative-dpo/llama3-8b-rlhflow.yaml $(ARGS)
+
+iterative-dpo-ultrarm: install-gpu
+	$(ALIGN) run recipes/iterative-dpo/llama3-8b-rlhflow-ultrarm.yaml $(ARGS)
 
 rm-ultrarm: install-gpu
 	$(ALIGN) run recipes/ultrarm-13b/reward-uf.yaml $(ARGS)

@@ -12,7 +12,7 @@ from align.cli import main
 from align.config import load_recipe
 from align.errors import AlignError
 from align.jsonl import read_jsonl
-from align.methods.best_of_n import _engine, select
+from align.methods.best_of_n import sampling_engine, select
 from repo_paths import REPO
 
 SMOKE = REPO / "recipes/smoke/best-of-n.yaml"
@@ -88,4 +88,4 @@ def test_vllm_asked_for_but_missing_is_explained(tmp_path, monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     recipe = load_recipe(SMOKE, [f"output_dir={tmp_path}", "method.engine=vllm"])
     with pytest.raises(AlignError, match="vLLM is not installed"):
-        _engine(recipe.method)
+        sampling_engine(recipe.method)

@@ -13,15 +13,15 @@ from repo_paths import REPO
 from test_ppo_recipes import ppo_batches
 
 RECIPES = sorted(p.relative_to(REPO) for p in (REPO / "recipes").rglob("*.yaml"))
+# smoke recipes judged by the reward smoke's output, which check refuses until that run exists
+STAND_IN = {"ppo-long.yaml", "online-dpo-long.yaml", "iterative-dpo.yaml"}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=str)
 def test_align_check_accepts_every_recipe(recipe, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    # ppo-long and online-dpo-long score with the reward smoke's output; check refuses them until that run exists
     # (tests/test_bad_inputs.py), so they are checked here against the tiny reward model instead.
-    long_smokes = ("ppo-long.yaml", "online-dpo-long.yaml")
-    stand_in = [] if recipe.name not in long_smokes else ["reward_model.name_or_path=tiny://llama-rm"]
+    stand_in = [] if recipe.name not in STAND_IN else ["reward_model.name_or_path=tiny://llama-rm"]
     assert main(["check", str(recipe), "--quiet", *stand_in]) == 0
     assert "batch" in capsys.readouterr().out or "best-of-n" in str(recipe)
 

@@ -116,16 +116,17 @@ def _models(recipe: Recipe, policy: ParamCount) -> list[Resident]:
     """Every model resident during training, in the dtype its loader gives it.
 
     Trained full weights load as align.precision says (fp32 unless DeepSpeed keeps fp32 masters);
-    DPO loads its reference the same way, PPO and online DPO their reference, value and reward models
-    in their model.dtype (methods/dpo.py, methods/ppo.py, methods/online_dpo.py).
+    DPO and iterative DPO load their reference the same way, PPO and online DPO their reference, value and
+    reward models in their model.dtype (methods/dpo.py, methods/ppo.py, methods/online_dpo.py). Iterative
+    DPO's reward model counts as resident: an upper bound, since the run frees it before training.
     """
     model, method = recipe.model, recipe.method.name
     quantized = bool(model.quantization and model.quantization.get("load_in_4bit"))
     weights = trained_model_config(recipe).dtype
     out = [Resident(policy, weights, True, quantized)]
     if recipe.loads_reference_model():  # DPO's reference as its policy; PPO's and online DPO's in model.dtype
-        out.append(Resident(policy, weights if method == "dpo" else model.dtype, False))
-    if method in ("ppo", "online-dpo") and recipe.reward_model:
+        out.append(Resident(policy, weights if method in ("dpo", "iterative-dpo") else model.dtype, False))
+    if method in ("ppo", "online-dpo", "iterative-dpo") and recipe.reward_model:
         reward = count_params(recipe.reward_model) or policy
         out.append(Resident(reward, recipe.reward_model.dtype, False))
     if method == "ppo" and recipe.reward_model:

@@ -40,7 +40,9 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
             f"{bp.per_device} per device x {bp.grad_accum} accumulation x {world} = {bp.global_batch} global"
         )
         trainer = recipe.method.trainer
-        if recipe.method.name == "ppo":
+        if recipe.method.name == "iterative-dpo":
+            _iterations(recipe, bp, out)
+        elif recipe.method.name == "ppo":
             episodes = trainer.get("total_episodes")
             out["ppo iterations"] = (
                 f"{episodes // bp.global_batch} x {bp.global_batch} rollout samples"
@@ -63,7 +65,8 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
             _steps(recipe, bp, out)
         memory = estimate(recipe, world)
         if memory:
-            out["memory"] = memory
+            resident = " (frozen: reference and reward model, both counted resident)"
+            out["memory"] = memory + (resident if recipe.method.name == "iterative-dpo" else "")
     out["output_dir"] = recipe.output_dir
     return out
 
@@ -82,6 +85,60 @@ def _steps(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
         out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
     else:
         out["optimizer steps"] = f"{epochs:g} epochs x rows / {bp.global_batch} (rows counted at run time)"
+
+
+def _pairs_per_prompt(strategy: str, k: int) -> int:
+    """The most pairs one prompt's K ranked samples give under a strategy (all-pairs: every ordered gap)."""
+    return k * (k - 1) // 2 if strategy == "all-pairs" else 1
+
+
+def _iterations(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
+    """Samples, pairs and optimizer steps of each iteration of iterative DPO (prompts counted when local)."""
+    method = recipe.method
+    epochs = float(method.trainer.get("num_train_epochs", 3.0))
+    prompts = _prompt_count(recipe)
+    per = method.prompts_per_iteration
+    if per is None and prompts is not None:
+        rest = prompts - method.eval_prompts
+        per = rest // method.iterations if method.prompt_schedule == "split" else rest
+    if per is None:
+        out["iterations"] = (
+            f"{method.iterations} x (prompts x {method.samples_per_prompt} samples -> pairs -> DPO), prompts "
+            f"{method.prompt_schedule} (counted at run time: the prompts are not local)"
+        )
+        return
+    pairs = per * _pairs_per_prompt(method.strategy, method.samples_per_prompt)
+    if method.trainer.get("max_steps", -1) > 0:
+        steps = str(method.trainer["max_steps"])
+    else:
+        steps = f"at most {math.ceil(epochs * max(pairs // bp.global_batch, 1))} ({epochs:g} epochs)"
+    out["iterations"] = (
+        f"{method.iterations} x ({per} prompts x {method.samples_per_prompt} samples = "
+        f"{per * method.samples_per_prompt} samples -> at most {pairs} {method.strategy} pairs -> {steps} optimizer "
+        f"steps), prompts {method.prompt_schedule}, DPO reference: {method.reference} policy"
+    )
+    out["held-out evaluation"] = (
+        f"{method.eval_prompts} prompts x {method.eval_samples_per_prompt} samples, for the initial policy and after "
+        f"each iteration ({method.eval_prompts * method.eval_samples_per_prompt * (method.iterations + 1)} in all)"
+    )
+
+
+def _prompt_count(recipe: Recipe) -> int | None:
+    """Prompts iterative DPO samples from, when the data, prompt file and tokenizer are local."""
+    prompts = recipe.method.prompts
+    source = prompts.path or (recipe.data.path if recipe.data else None)
+    if (
+        source is None
+        or not _local(source)
+        or not _local(recipe.model.tokenizer or recipe.model.name_or_path)
+    ):
+        return None
+    if prompts.decontaminate and not Path(prompts.decontaminate).exists():
+        return None  # the hub's TruthfulQA questions: check never contacts the hub
+    from align.methods.prompts import load_prompts
+    from align.models.loading import load_tokenizer
+
+    return len(load_prompts(recipe, prompts, load_tokenizer(recipe.model)).prompts)
 
 
 def _data(recipe: Recipe) -> str:

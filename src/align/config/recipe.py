@@ -488,8 +488,60 @@ class BestOfNMethod(Section):
         return sorted(set(v))
 
 
+class IterativeDPOMethod(DPOMethod):
+    """On-policy DPO: T times sample K completions per prompt, rank them with reward_model, train DPO on the pairs.
+
+    `trainer`, `global_batch_size`, `max_prompt_length` and `truncation` configure each iteration's DPO as in
+    `method: dpo`; sampling settings are best-of-N's. See align.methods.iterative_dpo for the run folder.
+    """
+
+    name: Literal["iterative-dpo"]  # type: ignore[assignment]
+    iterations: int = Field(3, ge=1, description="Rounds of sample -> rank -> DPO.")
+    samples_per_prompt: int = Field(
+        5, ge=2, description="Completions sampled per prompt from the current policy (K)."
+    )
+    prompt_schedule: Literal["split", "reuse"] = Field(
+        "split",
+        description="'split': each iteration takes its own slice of the prompts (as the published recipes did); "
+        "'reuse': every iteration samples the same prompts.",
+    )
+    prompts_per_iteration: int | None = Field(
+        None, ge=1, description="Prompts sampled per iteration; null: all (reuse) or an equal share (split)."
+    )
+    strategy: Literal["best-vs-worst", "best-vs-random", "all-pairs", "curated-mean"] = Field(
+        "best-vs-worst", description="Which pairs one prompt's ranked samples give (align.data.strategies)."
+    )
+    min_margin: float = Field(
+        0.0,
+        ge=0,
+        description="Drop pairs whose reward gap is below this (ties always give no best-vs-worst pair).",
+    )
+    length_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="Rank samples by reward - length_penalty x response characters (RLHFlow's max_min_p); the "
+        "raw reward is still reported.",
+    )
+    reference: Literal["initial", "previous"] = Field(
+        "previous",
+        description="DPO's reference model in iteration k: the initial policy, or the policy iteration k starts from.",
+    )
+    eval_prompts: int = Field(
+        64, ge=1, description="Held-out prompts (never trained on) each policy is sampled and scored on."
+    )
+    eval_samples_per_prompt: int = Field(2, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(512, ge=1)
+    batch_size: int = Field(8, ge=1, description="Prompts per generate call (each sampled K times).")
+    reward_batch_size: int = Field(16, ge=1, description="Sequences per reward-model forward pass.")
+    engine: Literal["auto", "hf", "vllm"] = BestOfNMethod.model_fields["engine"]
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+
+
 Method = Annotated[
-    DPOMethod | RewardMethod | PPOMethod | OnlineDPOMethod | BestOfNMethod, Field(discriminator="name")
+    DPOMethod | RewardMethod | PPOMethod | OnlineDPOMethod | BestOfNMethod | IterativeDPOMethod,
+    Field(discriminator="name"),
 ]
 # Every method by its `name`: the one list of methods (align.methods.<name> runs each).
 METHODS: dict[str, type[Section]] = {

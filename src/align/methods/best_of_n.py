@@ -36,7 +36,7 @@ def select(rewards: list[list[float]], ns: list[int]) -> dict[int, list[int]]:
     return {n: [max(range(min(n, len(row))), key=row.__getitem__) for row in rewards] for n in ns}
 
 
-def _engine(method: BestOfNMethod) -> str:
+def sampling_engine(method: BestOfNMethod) -> str:
     """hf or vllm; vLLM only in a single process (it places itself on the GPUs; align shards hf's work)."""
     import torch
 
@@ -141,7 +141,7 @@ def sample_vllm(recipe: Recipe, prompts: PromptSet, n: int) -> list[list[str]]:
     return [[c.text for c in r.outputs] for r in results]
 
 
-def _free_accelerator_memory() -> None:
+def free_accelerator_memory() -> None:
     """Drop the sampler before the reward model loads: both 13B models need not fit at once."""
     import torch
 
@@ -231,7 +231,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(recipe.model)
     prompts = load_prompts(recipe, method.prompts, tokenizer)
-    n_max, engine = max(method.n), _engine(method)
+    n_max, engine = max(method.n), sampling_engine(method)
     processes = state()
     on_accelerator = processes.device.type != "cpu"
     device = processes.device if on_accelerator else None
@@ -244,7 +244,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
     else:
         share = blocks(len(prompts.ids), method.batch_size, processes.process_index, processes.num_processes)
         samples = sample_hf(recipe, prompts, tokenizer, n_max, share, device)
-    _free_accelerator_memory()
+    free_accelerator_memory()
 
     scorer = load_scorer(
         recipe.reward_model, method.reward_batch_size, str(device) if device is not None else None

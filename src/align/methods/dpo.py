@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from align.config.recipe import Recipe
+from align.config.recipe import ModelConfig, Recipe
 from align.data.workers import map_workers
 from align.errors import AlignError
 from align.inputs import require_data
@@ -328,8 +328,12 @@ def prepare_splits(recipe: Recipe, tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def build_trainer(recipe: Recipe) -> Any:
-    """Everything up to a ready DPOTrainer; shared by `run` and the benchmark."""
+def build_trainer(recipe: Recipe, reference: ModelConfig | None = None) -> Any:
+    """Everything up to a ready DPOTrainer; shared by `run`, the benchmark and iterative DPO.
+
+    `reference`: the reference model when it is not the policy's starting weights (iterative DPO against the
+    initial policy); loaded in the dtype the policy trains in.
+    """
     from transformers import set_seed
     from trl import DPOConfig
 
@@ -349,9 +353,11 @@ def build_trainer(recipe: Recipe) -> Any:
     args = build_trainer_args(recipe, DPOConfig, has_eval=test is not None, dataset_num_proc=workers)
     weights = trained_model_config(recipe)
     model = load_causal_lm(weights)
+    needs_ref = reference is not None or recipe.loads_reference_model()
+    ref_weights = weights if reference is None else reference.model_copy(update={"dtype": weights.dtype})
     trainer = trainer_class()(
         model=model,
-        ref_model=load_causal_lm(weights) if recipe.loads_reference_model() else None,
+        ref_model=load_causal_lm(ref_weights) if needs_ref else None,
         args=args,
         train_dataset=train,
         eval_dataset=test,
