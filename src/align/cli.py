@@ -28,6 +28,7 @@ COMMANDS = [
     "align.commands.data_report",
     "align.commands.bench",
     "align.commands.best_of_n",
+    "align.commands.generate",
 ]
 
 

@@ -1,0 +1,1 @@
+"""The UltraFeedback pipeline: instructions -> completions (`align generate`) -> AI feedback (`align annotate`)."""
