@@ -29,6 +29,7 @@ COMMANDS = [
     "align.commands.bench",
     "align.commands.best_of_n",
     "align.commands.generate",
+    "align.commands.annotate",
 ]
 
 

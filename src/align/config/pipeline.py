@@ -11,10 +11,10 @@ inheritance, `key.path=value` overrides, errors naming the file and field).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, model_validator
 
+from align.config.annotate import AnnotateConfig
 from align.config.generate import GenerateConfig
 from align.config.loader import load_validated, read_recipe_dict
 from align.config.recipe import Section
@@ -29,12 +29,19 @@ class PipelineRecipe(Section):
         42, ge=0, description="Seeds the model/principle draws, sampling and the judge's shuffles."
     )
     generate: GenerateConfig | None = None
-    annotate: dict[str, Any] | None = None
+    annotate: AnnotateConfig | None = None
 
     @model_validator(mode="after")
-    def _some_section(self) -> PipelineRecipe:
+    def _sections(self) -> PipelineRecipe:
         if self.generate is None and self.annotate is None:
             raise ValueError("a pipeline recipe needs a `generate:` or an `annotate:` section (or both)")
+        if self.annotate is not None:
+            if self.annotate.input is None and self.generate is not None:
+                self.annotate.input = self.generate.output
+            if self.annotate.input is None:
+                raise ValueError("annotate.input is required when the recipe has no generate section")
+            if self.annotate.output is None:
+                raise ValueError("annotate.output is required: the JSONL file of annotated rows to write")
         return self
 
 
