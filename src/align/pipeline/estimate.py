@@ -5,7 +5,8 @@ one critique per completion). New tokens are upper bounds (every reply runs to i
 tokens are estimates: the characters of the rendered prompts (the judge's rubric text, instruction,
 principle prompt, responses) divided by 4, a common rule of thumb for English text under BPE
 tokenizers; a model's own tokenizer can differ by tens of percent. Measured lengths are used where
-the input files exist (mean instruction and response length), limits otherwise.
+the input files exist (mean instruction and response length); otherwise the generation limit gives an
+upper bound and an assumed instruction length stands in.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from align.config.pipeline import PipelineRecipe
 
 PER = 1000
 CHARS_PER_TOKEN = 4
-DEFAULT_COMPLETIONS = 4  # UltraFeedback's completions per instruction (arXiv 2310.01377, section 2.1)
+# Used only when no input can be read (a hub id, a file not written yet); our choices, stated in the output.
+ASSUMED_INSTRUCTION = 200
+ASSUMED_COMPLETIONS = 4  # UltraFeedback's completions per instruction (arXiv 2310.01377, section 2.1)
+ASSUMED_RESPONSE_TOKENS = 1024  # UltraFeedback's generation limit (main_vllm.py@bf80fd4: max_tokens=1024)
 
 
 def _tokens(chars: float) -> int:
@@ -35,6 +39,10 @@ def _local_rows(path: str | None) -> list[dict[str, Any]] | None:
     return read_jsonl(resolve(path))
 
 
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
 def generate_estimate(recipe: PipelineRecipe) -> dict[str, str]:
     from align.pipeline.principles import load_principles
 
@@ -42,26 +50,20 @@ def generate_estimate(recipe: PipelineRecipe) -> dict[str, str]:
     assert cfg is not None
     k = cfg.models_per_instruction
     rows = _local_rows(cfg.instructions.path)
-    instruction = (
-        statistics.fmean(len(r.get(cfg.instructions.instruction_column) or "") for r in rows)
-        if rows
-        else None
-    )
+    if rows:
+        instruction = _mean([len(r.get(cfg.instructions.instruction_column) or "") for r in rows])
+        basis = f"{len(rows)} instructions of {cfg.instructions.path}"
+    else:
+        instruction = ASSUMED_INSTRUCTION
+        basis = f"instructions of {ASSUMED_INSTRUCTION} characters (assumed)"
     principles = load_principles(cfg.principles)
-    system = statistics.fmean(len(p) for prompts in principles.prompts.values() for p in prompts)
-    out = {
-        "instructions read": f"{len(rows)} (from {cfg.instructions.path})"
-        if rows
-        else "not read (hub or missing)",
-        "completions / 1k": f"{PER * k:,} requests, {PER * k / len(cfg.pool):,.0f} per pool model on average",
-        "new tokens / 1k": "at most "
-        + f"{sum(PER * k / len(cfg.pool) * cfg.sampling_of(m).max_new_tokens for m in cfg.pool):,.0f}",
+    system = _mean([len(p) for prompts in principles.prompts.values() for p in prompts])
+    per_model = PER * k / len(cfg.pool)
+    return {
+        "completions / 1k": f"{PER * k:,} requests, {per_model:,.0f} per pool model on average",
+        "prompt tokens / 1k": f"about {PER * k * _tokens(instruction + system):,} (chars/4 on {basis}; no chat markup)",
+        "new tokens / 1k": f"at most {sum(per_model * cfg.sampling_of(m).max_new_tokens for m in cfg.pool):,.0f}",
     }
-    if instruction is not None:
-        out["prompt tokens / 1k"] = (
-            f"about {PER * k * _tokens(instruction + system):,} (chars/4, without chat markup)"
-        )
-    return out
 
 
 def annotate_estimate(recipe: PipelineRecipe) -> dict[str, str]:
@@ -70,27 +72,23 @@ def annotate_estimate(recipe: PipelineRecipe) -> dict[str, str]:
 
     cfg = recipe.annotate
     assert cfg is not None
+    gen = recipe.generate
     rows = _local_rows(cfg.input)
-    instructions = _local_rows(recipe.generate.instructions.path) if recipe.generate else None
     if rows:
-        k = statistics.fmean(len(r.get("completions") or []) for r in rows)
-        responses = [len(c.get("response") or "") for r in rows for c in r.get("completions") or []]
-        response = statistics.fmean(responses) if responses else 0.0
-        instruction = statistics.fmean(len(r.get("instruction") or "") for r in rows)
-        basis = f"measured on {cfg.input}"
+        k = _mean([len(r.get("completions") or []) for r in rows])
+        response = _mean([len(c.get("response") or "") for r in rows for c in r.get("completions") or []])
+        instruction = _mean([len(r.get("instruction") or "") for r in rows])
+        basis = f"lengths measured on {cfg.input}"
     else:
-        k = recipe.generate.models_per_instruction if recipe.generate else DEFAULT_COMPLETIONS
-        limit = (
-            max(recipe.generate.sampling_of(m).max_new_tokens for m in recipe.generate.pool)
-            if recipe.generate
-            else 1024
-        )
+        k = float(gen.models_per_instruction if gen else ASSUMED_COMPLETIONS)
+        limit = max(gen.sampling_of(m).max_new_tokens for m in gen.pool) if gen else ASSUMED_RESPONSE_TOKENS
         response = limit * CHARS_PER_TOKEN
-        col = recipe.generate.instructions.instruction_column if recipe.generate else "instruction"
-        instruction = statistics.fmean(len(r.get(col) or "") for r in instructions) if instructions else 200.0
-        basis = f"responses at their {limit}-token limit" + (
-            "" if instructions else ", instructions of 200 chars"
+        instructions = _local_rows(gen.instructions.path) if gen else None
+        column = gen.instructions.instruction_column if gen else "instruction"
+        instruction = (
+            _mean([len(r.get(column) or "") for r in instructions]) if instructions else ASSUMED_INSTRUCTION
         )
+        basis = f"an upper bound: every response at its {limit}-token limit"
     n = max(1, round(k))
     rubric = load_rubric(cfg.rubric)
     row = {
@@ -108,7 +106,7 @@ def annotate_estimate(recipe: PipelineRecipe) -> dict[str, str]:
     return {
         "judge requests / 1k": f"{PER * requests:,.0f} ({len(cfg.aspects)} aspects"
         + (f" + {k:g} critiques" if cfg.critique else "")
-        + " per row)",
+        + f" per row, {k:g} completions each)",
         "judge prompt tok / 1k": f"about {PER * prompt:,} (chars/4; {basis})",
         "judge new tokens / 1k": f"at most {PER * new:,.0f}",
     }
