@@ -151,3 +151,18 @@ def test_generate_resumes_and_its_rows_go_through_binarize(tmp_path, write_recip
     assert _run(recipe) == 0
     with pytest.raises(AlignError, match=r"all 4 rows were dropped \(fewer_than_2_rankable: 4\)"):
         binarize(str(output), BinarizeConfig(test_size=0), tmp_path / "bin")
+
+
+def test_check_prints_requests_and_tokens_per_thousand_instructions(repo, monkeypatch, capsys):
+    from align.cli import main
+
+    monkeypatch.chdir(repo)
+    path = "recipes/ultrafeedback/smoke.yaml"
+    assert main(["check", path, "--quiet", "annotate.critique=false"]) == 0
+    out = capsys.readouterr().out
+    recipe = load_pipeline(path)
+    k = recipe.generate.models_per_instruction
+    assert f"completions / 1k: {1000 * k:,} requests" in out
+    assert f"new tokens / 1k: at most {1000 * k * recipe.generate.sampling.max_new_tokens:,}" in out
+    assert f"judge requests / 1k: {1000 * len(recipe.annotate.aspects):,} (" in out
+    assert f"judge new tokens / 1k: at most {1000 * 4 * recipe.annotate.judge.max_tokens:,}" in out

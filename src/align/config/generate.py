@@ -1,6 +1,6 @@
 """The `generate:` section of a pipeline recipe: instructions -> completions from a pool of models.
 
-UltraFeedback (arXiv 2310.01377, section 2.1; OpenBMB/UltraFeedback README "Principle Sampling")
+UltraFeedback (arXiv 2310.01377, section 2; OpenBMB/UltraFeedback README "Principle Sampling")
 draws 4 models from a pool for each instruction and steers each completion with a principle
 through a system prompt drawn from that principle's pool, with a mix of principles per source;
 sampling at temperature 1, top_p 1, up to 1,024 new tokens

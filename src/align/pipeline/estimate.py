@@ -21,7 +21,7 @@ PER = 1000
 CHARS_PER_TOKEN = 4
 # Used only when no input can be read (a hub id, a file not written yet); our choices, stated in the output.
 ASSUMED_INSTRUCTION = 200
-ASSUMED_COMPLETIONS = 4  # UltraFeedback's completions per instruction (arXiv 2310.01377, section 2.1)
+ASSUMED_COMPLETIONS = 4  # UltraFeedback's completions per instruction (arXiv 2310.01377, section 2)
 ASSUMED_RESPONSE_TOKENS = 1024  # UltraFeedback's generation limit (main_vllm.py@bf80fd4: max_tokens=1024)
 
 
