@@ -73,6 +73,16 @@ def test_reordered_fields_and_markdown_headers():
     assert typed.problems == {"type.missing": 1}
 
 
+def test_fields_on_the_header_line_and_prose_starting_with_text():
+    reply = "Text 1: Rating: 3\nRationale: Text 2 is better than this one.\nText 2 is the best.\nText 2 - Rating: 5\n"
+    parsed = parse_aspect(reply, 2, PLAIN)
+    assert parsed.annotations[0] == {
+        "Rating": "3",
+        "Rationale": "Text 2 is better than this one.\nText 2 is the best.",
+    }
+    assert parsed.annotations[1] == {"Rating": "5", "Rationale": ""}
+
+
 def test_ultrafeedback_style_double_rationale_is_read():
     """Type, Rationale, Rating, Rationale: the first rationale explains the type."""
     reply = "Text 1\nType: 2\nRationale: why type\nRating: 3\nRationale: why rating\n"
