@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -136,3 +137,15 @@ def test_complete_all_yields_every_key_and_failures_as_values():
         # the client can be used again afterwards, on a new event loop
         again = dict(c.complete_all([("x", MESSAGES, {})]))
     assert again["x"].text == "reply to say something"
+
+
+def test_closing_complete_all_early_cancels_what_is_left():
+    with ChatServer(echo, delay=0.3) as server:
+        c = client(server, max_in_flight=2)
+        results = c.complete_all((i, MESSAGES, {}) for i in range(20))
+        first = next(results)
+        results.close()
+        sent = server.requests
+        time.sleep(0.5)
+        assert server.requests == sent < 20
+    assert isinstance(first[1], Completion)
