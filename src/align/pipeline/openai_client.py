@@ -146,8 +146,8 @@ class ChatClient:
         timeout: float = 120.0,
         seed: int = 0,
     ) -> None:
-        key = api_key(api_key_env)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        api_key(api_key_env)  # fail now, not at the first request, when the variable is unset
+        self.api_key_env = api_key_env  # the key itself is read when connections open, never kept here
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.retries = retries
@@ -157,7 +157,6 @@ class ChatClient:
         self.max_in_flight = max_in_flight
         self._jitter = random.Random(seed)  # jitter only spreads retries out; it never changes a result
         self._http_args: dict[str, Any] = {
-            "headers": headers,
             "timeout": timeout,
             "limits": httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
         }
@@ -237,7 +236,9 @@ class ChatClient:
         for attempt in range(self.retries + 1):
             server_asked = None
             if self._http is None or self._slots is None:
-                self._http = httpx.AsyncClient(**self._http_args)
+                key = api_key(self.api_key_env)
+                headers = {"Authorization": f"Bearer {key}"} if key else {}
+                self._http = httpx.AsyncClient(headers=headers, **self._http_args)
                 self._slots = asyncio.Semaphore(self.max_in_flight)
             async with self._slots:
                 self.stats.requests += 1

@@ -33,6 +33,10 @@ from align.pipeline.judge.requests import aspect_messages, critique_messages, sh
 from align.pipeline.judge.rubric import Rubric, load_rubric
 from align.pipeline.openai_client import ChatClient, ChatModel, RequestFailed
 
+# What annotate_file needs from a judge: the OpenAI-compatible ChatClient, or an in-process backend
+# (`stats` and `async complete(messages, **sampling) -> Completion`).
+Judge = ChatModel
+
 
 def progress_path(output: str | Path) -> Path:
     return Path(f"{output}.progress.jsonl")
@@ -109,7 +113,6 @@ class _Run:
         self.judge = judge
         self.problems: dict[str, Counter[str]] = {a: Counter() for a in config.aspects}
         self.problems["critique"] = Counter()
-        self.truncated = Counter()
         self.row_failures = Counter()
         sampling = {"temperature": config.judge.temperature}
         if config.judge.top_p is not None:
@@ -117,35 +120,39 @@ class _Run:
         self.aspect_sampling = {**sampling, "max_tokens": config.judge.max_tokens}
         self.critique_sampling = {**sampling, "max_tokens": config.judge.critique_max_tokens}
 
-    async def _aspect(self, key: str, row: dict[str, Any], aspect: str) -> list[dict[str, Any]]:
-        """The aspect's annotation of every completion, in the row's order."""
+    async def _aspect(self, key: str, row: dict[str, Any], aspect: str) -> tuple[list[dict], Counter[str]]:
+        """The aspect's annotation of every completion, in the row's order, and the problems reading it."""
         count = len(row["completions"])
         order = shown_order(count, self.config.seed, key, aspect)
         reply = await self.judge.complete(
             aspect_messages(self.rubric, aspect, row, order), **self.aspect_sampling
         )
-        if reply.finish_reason == "length":
-            self.truncated[aspect] += 1
         parsed = parse_aspect(reply.text, count, self.rubric.aspect(aspect))
-        self.problems[aspect].update(parsed.problems)
+        if reply.finish_reason == "length":
+            parsed.problems["reply.truncated"] += 1
         annotations: list[dict[str, Any]] = [{}] * count
         for shown, index in enumerate(order):
             annotations[index] = parsed.annotations[shown]
-        return annotations
+        return annotations, parsed.problems
 
-    async def _critique(self, row: dict[str, Any], completion: dict[str, Any]) -> tuple[str, float | None]:
+    async def _critique(
+        self, row: dict[str, Any], completion: dict[str, Any]
+    ) -> tuple[str, float | None, Counter]:
         reply = await self.judge.complete(
             critique_messages(self.rubric, row, completion), **self.critique_sampling
         )
-        if reply.finish_reason == "length":
-            self.truncated["critique"] += 1
         critique, score, problem = parse_critique(reply.text)
-        if problem:
-            self.problems["critique"][problem] += 1
-        return critique, score
+        problems = Counter([problem] if problem else [])
+        if reply.finish_reason == "length":
+            problems["reply.truncated"] += 1
+        return critique, score, problems
 
     async def row(self, key: str, row: dict[str, Any]) -> dict[str, Any]:
-        """The row with every completion annotated; raises RequestFailed if a request failed for good."""
+        """The row with every completion annotated; raises RequestFailed if a request failed for good.
+
+        Problems are counted only for rows that are written, so a row retried by a later run is not
+        counted twice.
+        """
         completions = row["completions"]
         if not completions:
             return row
@@ -155,15 +162,18 @@ class _Run:
         by_aspect = dict(zip(self.config.aspects, results[: len(aspects)], strict=True))
         out = []
         for i, completion in enumerate(completions):
-            annotations = {a: ratings[i] for a, ratings in by_aspect.items()}
+            annotations = {a: ratings[i] for a, (ratings, _) in by_aspect.items()}
             done = {
                 **completion,
                 "annotations": annotations,
                 "fine-grained_score": fine_grained_score(annotations),
             }
             if critiques:
-                done["critique"], done["overall_score"] = results[len(aspects) + i]
+                done["critique"], done["overall_score"], problems = results[len(aspects) + i]
+                self.problems["critique"].update(problems)
             out.append(done)
+        for aspect, (_, problems) in by_aspect.items():
+            self.problems[aspect].update(problems)
         return {**row, "completions": out}
 
 
@@ -195,7 +205,7 @@ def annotate_file(
     in_path: str | Path,
     out_path: str | Path,
     config: AnnotateConfig,
-    judge: ChatModel | None = None,
+    judge: Judge | None = None,
     *,
     overwrite: bool = False,
     progress: bool = True,
@@ -282,13 +292,15 @@ def _report(
         "rows_failed": len(missing),
         "row_failures_by_reason": dict(sorted(run.row_failures.items())),
         **stats,
-        "truncated_replies": dict(sorted(run.truncated.items())),
+        "truncated_replies": {
+            a: c["reply.truncated"] for a, c in run.problems.items() if c["reply.truncated"]
+        },
         # Why ratings are N/A (rating.na: the judge said N/A) and other trouble reading replies (blocks, Type).
         "na_by_aspect": {a: _only(c, "rating.", True) for a, c in run.problems.items() if a != "critique"},
         "parse_problems_by_aspect": {
-            a: _only(c, "rating.", False) for a, c in run.problems.items() if a != "critique"
+            a: _only(c, ("rating.", "reply."), False) for a, c in run.problems.items() if a != "critique"
         },
-        "critique_problems": dict(sorted(run.problems["critique"].items())),
+        "critique_problems": _only(run.problems["critique"], "reply.", False),
         "wall_s": round(wall, 3),
         "rows_per_min": round(annotated / wall * 60, 2) if wall > 0 else None,
         "tokens_per_s": round(tokens / wall, 2) if wall > 0 else None,
@@ -298,7 +310,7 @@ def _report(
     }
 
 
-def _only(counts: Counter[str], prefix: str, keep: bool) -> dict[str, int]:
+def _only(counts: Counter[str], prefix: str | tuple[str, ...], keep: bool) -> dict[str, int]:
     return {k: v for k, v in sorted(counts.items()) if k.startswith(prefix) == keep}
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NA = "N/A"
+# "Text 2", "### Output for Text 2", "**Text 2:**", or "Text 2: Rating: 4" (a field on the same line).
 _HEADER = re.compile(
-    r"^[\s#*>_\-\[(]*(?:output\s+for\s+)?text\s*#?\s*(\d+)\s*[\])]?\s*[:.\-]?[\s*_]*$", re.IGNORECASE
+    r"^[\s#*>_\-\[(]*(?:output\s+for\s+)?text\s*#?\s*(\d+)\s*[\])]?\s*[:.\-]?[\s*_]*(.*)$", re.IGNORECASE
 )
 _LABEL = re.compile(
     r"^[\s#*>_\-]*(type\s+rationale|rationale\s+for\s+type|rationale\s+for\s+rating|type|rating|rationale)"
@@ -64,6 +65,9 @@ def _blocks(reply: str, count: int, problems: Counter[str]) -> dict[int, list[st
     current: list[str] | None = None
     for line in reply.replace("\r\n", "\n").split("\n"):
         header = _HEADER.match(line)
+        rest = header.group(2) if header else ""
+        if header and rest.strip() and not _LABEL.match(rest):
+            header = None  # prose that starts with "Text 2 ...", not a block header
         if header:
             number = int(header.group(1))
             if not 1 <= number <= count:
@@ -73,7 +77,7 @@ def _blocks(reply: str, count: int, problems: Counter[str]) -> dict[int, list[st
                 problems["block.duplicate"] += 1
                 current = None
             else:
-                current = blocks[number] = []
+                current = blocks[number] = [rest] if rest.strip() else []
         elif current is not None:
             current.append(line)
     if not blocks and count == 1:  # one text: the judge may well leave the header out
