@@ -73,5 +73,22 @@ def _interrupt_and_resume(out: Path, target: Path) -> None:
         done = progress.read_text(encoding="utf-8").count("\n") - 1
         assert 0 < done < 20
         subprocess.run(command, check=True)
+        _generate_through_the_server(judge, base_url, out / "served.jsonl")
     report = json.loads(target.with_suffix(".report.json").read_text())
     assert report["rows_resumed"] == done and report["rows_annotated"] == 20 - done
+
+
+def _generate_through_the_server(model: Path, base_url: str, output: Path) -> None:
+    """The `openai` generate backend against the same real server: one completion per instruction."""
+    pool = (
+        f"[{{name: served, name_or_path: '{model}', backend: openai, endpoint: {{base_url: '{base_url}'}}}}]"
+    )
+    command = [
+        sys.executable, "-m", "align.cli", "generate", "recipes/ultrafeedback/smoke.yaml", f"generate.pool={pool}",
+        "generate.models_per_instruction=1", "generate.instructions.max_instructions=3", f"generate.output={output}",
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    rows = read_jsonl(output)
+    assert len(rows) == 3 and all(r["models"] == ["served"] for r in rows)
+    report = json.loads(output.with_suffix(".report.json").read_text())
+    assert report["models"]["served"]["requests"] == 3 and report["models"]["served"]["completion_tokens"] > 0

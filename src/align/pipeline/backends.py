@@ -95,7 +95,9 @@ class TransformersBackend:
                     do_sample=sample,
                     temperature=sampling.temperature if sample else None,
                     top_p=sampling.top_p if sample else None,
-                    top_k=0 if sample else None,
+                    top_k=0
+                    if sample
+                    else None,  # no top-k cut: vLLM and the OpenAI API sample from all tokens
                     max_new_tokens=sampling.max_new_tokens,
                     stop_strings=sampling.stop or None,
                     tokenizer=self.tokenizer if sampling.stop else None,

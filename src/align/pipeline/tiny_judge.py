@@ -1,4 +1,4 @@
-"""A tiny judge for the CPU smoke test: a small random LM trained, in a minute or two, only to answer in the
+"""A tiny judge for the CPU smoke test: a small random LM trained, in a few CPU minutes, only to answer in the
 rubric's reply format.
 
 Random tiny models write gibberish, and a judge writing gibberish gives no rating the parser can read, so
