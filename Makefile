@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 GPU_STAMP := $(VENV)/.installed-gpu
 ARGS ?=
 
-.PHONY: install install-gpu test smoke lint bench lock \
+.PHONY: install install-gpu test smoke ultrafeedback-smoke lint bench lock \
         dpo-zephyr dpo-zephyr-handbook dpo-zephyr-qlora dpo-notus dpo-notus-lora rm-ultrarm \
         test-slow ppo-ultralm ppo-ultralm-lora bon-ultralm online-dpo-ultrarm \
         smoke-iterative-dpo iterative-dpo-rlhflow iterative-dpo-ultrarm
@@ -43,6 +43,11 @@ smoke: install
 smoke-iterative-dpo: install
 	$(ALIGN) run recipes/smoke/reward.yaml
 	$(ALIGN) run recipes/smoke/iterative-dpo.yaml $(ARGS)
+
+# The UltraFeedback pipeline end to end on CPU: generate (two tiny models) -> annotate (a tiny judge served by
+# `transformers serve` on 127.0.0.1, started and stopped here) -> binarize -> DPO; outputs/ultrafeedback-smoke/.
+ultrafeedback-smoke: install
+	$(PY) scripts/ultrafeedback_smoke.py $(ARGS)
 
 # Throughput/MFU/memory at a model shape on random weights; CPU at the tiny shape takes well under a minute.
 bench: install

@@ -15,6 +15,7 @@ import sys
 
 from align import __version__
 from align.commands import (
+    annotate,
     bench,
     best_of_n,
     binarize,
@@ -22,13 +23,26 @@ from align.commands import (
     convert_rm,
     data_report,
     eval_rm,
+    generate,
     run,
     score,
 )
 from align.errors import AlignError
 
 # One module per subcommand; each defines `register(subparsers)` and imports heavy libraries lazily.
-COMMANDS = [run, check, score, convert_rm, eval_rm, binarize, data_report, bench, best_of_n]
+COMMANDS = [
+    run,
+    check,
+    score,
+    convert_rm,
+    eval_rm,
+    binarize,
+    data_report,
+    bench,
+    best_of_n,
+    generate,
+    annotate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

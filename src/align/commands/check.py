@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from align.config.pipeline import is_pipeline
+
+    if is_pipeline(args.recipe):
+        return check_pipeline(args)
     recipe = load_recipe(args.recipe, args.overrides)
     notes = check_inputs(recipe, args.recipe, strict_hub=False)
     if not args.quiet:
@@ -37,4 +41,19 @@ def main(args: argparse.Namespace) -> int:
         print(f"{key:>22}: {value}")
     for note in notes:
         print(f"align: note: {note}")
+    return 0
+
+
+def check_pipeline(args: argparse.Namespace) -> int:
+    """A generate/annotate recipe: validate it and print requests and tokens per 1,000 instructions."""
+    from align.config.pipeline import load_pipeline
+    from align.pipeline.estimate import estimate
+
+    recipe = load_pipeline(args.recipe, args.overrides)
+    if not args.quiet:
+        print("# resolved recipe")
+        print(yaml.safe_dump(resolved_dict(recipe), sort_keys=False))
+    print("# plan (per 1,000 instructions)")
+    for key, value in estimate(recipe).items():
+        print(f"{key:>22}: {value}")
     return 0

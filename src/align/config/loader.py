@@ -20,6 +20,7 @@ from align.errors import AlignError
 from align.paths import check_utf8
 
 Origins = dict[tuple[str, ...], str]
+M = typing.TypeVar("M", bound=BaseModel)
 CLI = "the command line"
 RESOLVED_FILE = "recipe.resolved.yaml"
 
@@ -127,9 +128,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], origins: Origins
     return data
 
 
-def _allowed_here(loc: tuple[str, ...]) -> str:
+def _allowed_here(loc: tuple[str, ...], schema: type[BaseModel] = Recipe) -> str:
     """List the keys a section accepts, to put next to an 'unknown key' error."""
-    model: Any = Recipe
+    model: Any = schema
     for part in loc[:-1]:
         fields = getattr(model, "model_fields", {})
         if part in fields:
@@ -146,7 +147,9 @@ def _allowed_here(loc: tuple[str, ...]) -> str:
     return ""
 
 
-def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
+def _explain(
+    exc: ValidationError, origins: Origins, recipe_path: Path, schema: type[BaseModel] = Recipe
+) -> str:
     problems = []
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
@@ -157,7 +160,7 @@ def _explain(exc: ValidationError, origins: Origins, recipe_path: Path) -> str:
             loc = (*loc, ctx_error.key)
             msg = str(ctx_error)
         elif err["type"] == "extra_forbidden":
-            allowed = _allowed_here(loc)
+            allowed = _allowed_here(loc, schema)
             msg = "is not a known key" + (f"; allowed keys here: {allowed}" if allowed else "")
         elif err["type"] == "union_tag_invalid":
             loc = (*loc, "name")
@@ -184,14 +187,19 @@ def _origin(loc: tuple[str, ...], origins: Origins) -> str | None:
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Load, merge and validate a recipe; raise AlignError with one paragraph on any problem."""
+    return load_validated(path, overrides, Recipe)
+
+
+def load_validated(path: str | Path, overrides: list[str] | None, schema: type[M]) -> M:
+    """Load, merge and validate a YAML file against `schema` (Recipe, PipelineRecipe)."""
     path = Path(path)
     origins: Origins = {}
     data = _load_with_bases(path, origins)
     data = apply_overrides(data, list(overrides or []), origins)
     try:
-        return Recipe.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
-        raise AlignError(_explain(exc, origins, path)) from None
+        raise AlignError(_explain(exc, origins, path, schema)) from None
 
 
 def _plain(value: Any) -> Any:
