@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 
 from align import __version__
+from align.console import silence_known_warnings
 from align.errors import AlignError
 
 # One module per subcommand; each defines `register(subparsers)` and imports heavy libraries lazily.
@@ -72,9 +72,7 @@ def input_error(exc: BaseException) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # bitsandbytes (imported by peft) warns on every CPU start that an optional hub kernel is missing;
-    # its fallback works, and the line would precede every message align prints.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    silence_known_warnings()  # the third-party warnings a user cannot act on, listed in align.console
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # overrides may follow options (`align check R --quiet a.b=1`): argparse leaves those over

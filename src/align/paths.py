@@ -11,8 +11,10 @@ the machine that runs the recipe may have the network the checking one lacks.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from align.data import samples
@@ -108,6 +110,29 @@ def hub_repo(value: str, argument: str, repo_type: str = "model", revision: str 
             f"({type(exc).__name__}), so it needs the network. {fix}"
         ) from None
     return value
+
+
+@contextlib.contextmanager
+def offline_hub_gaps(value: str, argument: str) -> Iterator[None]:
+    """Turn a library's failure to load hub repo `value` while offline into one paragraph.
+
+    The checks before a run find a hub id in the cache by its config.json; the weights or
+    tokenizer files may still be missing there, and transformers then fails deep inside (a
+    ValueError about tokenizer backends, an OSError about connecting) with a long traceback.
+    """
+    try:
+        yield
+    except AlignError:
+        raise
+    except Exception as exc:
+        if not (offline() and is_hub_id(value) and not Path(value).expanduser().exists()):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise HubUnavailable(
+            f"{argument} {value} is a hub id and HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set, but the local hub cache "
+            f"holds only part of it ({type(exc).__name__}: {first}). Download the whole repository where there is "
+            f"network (`hf download {value}`), or unset HF_HUB_OFFLINE to let align fetch what is missing."
+        ) from None
 
 
 # --- models -----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 import subprocess
 
 from align.config import load_recipe
+from align.console import start_block
 from align.inputs import check_inputs
 from align.launch import (
     accelerate_command,
@@ -15,9 +16,12 @@ from align.launch import (
     launch_env,
     machine_commands,
     under_launcher,
+    world_size,
 )
 from align.methods import runner
+from align.methods.trainer_args import last_checkpoint
 from align.precision import apply_mixed_precision
+from align.runs.rundir import is_main_process
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +54,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"align: would run {recipe.name} ({recipe.method.name}) in this process")
         return 0
     apply_mixed_precision(recipe)
+    if is_main_process():
+        resume = getattr(recipe.method, "resume", False)
+        checkpoint = last_checkpoint(recipe.output_dir) if resume else None
+        print(start_block(recipe, args.recipe, checkpoint, world_size(recipe)), flush=True)
     runner(recipe.method.name).run(recipe)
     end_distributed()
     return 0

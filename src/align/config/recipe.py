@@ -10,8 +10,8 @@ goes to peft's LoraConfig and `model.quantization` to transformers' BitsAndBytes
 
 from __future__ import annotations
 
+import importlib
 import os
-from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -28,18 +28,8 @@ class Section(BaseModel):
 # --- model ----------------------------------------------------------------------------------
 
 
-@cache
-def _lora_cls() -> type:
-    from peft import LoraConfig
-
-    return LoraConfig
-
-
-@cache
-def _bnb_cls() -> type:
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig
+LORA_CONFIG = ("peft", "LoraConfig")
+BNB_CONFIG = ("transformers", "BitsAndBytesConfig")
 
 
 class ModelConfig(Section):
@@ -76,12 +66,12 @@ class ModelConfig(Section):
     @field_validator("lora")
     @classmethod
     def _check_lora(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if v is None else validate_kwargs(_lora_cls(), v)
+        return None if v is None else validate_kwargs(LORA_CONFIG, v)
 
     @field_validator("quantization")
     @classmethod
     def _check_quantization(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if v is None else validate_kwargs(_bnb_cls(), v)
+        return None if v is None else validate_kwargs(BNB_CONFIG, v)
 
 
 class RewardModelConfig(ModelConfig):
@@ -255,22 +245,23 @@ class DataConfig(Section):
 # --- method ---------------------------------------------------------------------------------
 
 
+# Each method's TRL config class; align relies on the experimental PPOTrainer on purpose (tests/test_trl_pin.py).
+TRL_CONFIGS = {
+    "dpo": ("trl", "DPOConfig"),
+    "reward": ("trl", "RewardConfig"),
+    "ppo": ("trl.experimental.ppo", "PPOConfig"),
+}
+
+
 def _trl_config_cls(method: str) -> type:
-    if method == "dpo":
-        from trl import DPOConfig
+    module, name = TRL_CONFIGS[method]
+    _silence_experimental(method)
+    return getattr(importlib.import_module(module), name)
 
-        return DPOConfig
-    if method == "reward":
-        from trl import RewardConfig
 
-        return RewardConfig
-    if method == "ppo":
-        # align relies on the experimental PPOTrainer on purpose (tests/test_trl_pin.py guards it)
+def _silence_experimental(method: str) -> None:
+    if method == "ppo":  # TRL warns on importing trl.experimental; align chose it (see TRL_CONFIGS)
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-        from trl.experimental.ppo import PPOConfig
-
-        return PPOConfig
-    raise KeyError(method)
 
 
 # Fields align sets from other parts of the recipe: setting them in `trainer` would be ambiguous.
@@ -295,7 +286,8 @@ class TrainerMethod(Section):
     @field_validator("trainer")
     @classmethod
     def _check_trainer(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return validate_kwargs(_trl_config_cls(cls.trl_method), v, exclude=_MANAGED_FIELDS)
+        _silence_experimental(cls.trl_method)
+        return validate_kwargs(TRL_CONFIGS[cls.trl_method], v, exclude=_MANAGED_FIELDS)
 
 
 class DPOMethod(TrainerMethod):

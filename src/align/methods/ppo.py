@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from align.config.recipe import Recipe
+from align.console import use_run_console
 from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods.prompts import PromptSet, load_prompts
@@ -299,6 +300,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
         (out / stale).unlink(missing_ok=True)
     trainer, prompts = build_trainer(recipe)
     tensorboard_into_output_dir(trainer)
+    use_run_console(trainer)
     before = _mean_reward(trainer.generate_completions())
     trainer.train()
     after = _mean_reward(trainer.generate_completions())
