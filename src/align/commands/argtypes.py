@@ -23,3 +23,12 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (sizes where 0 means none)."""
     return _integer(text, 0)
+
+
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default after its text, except where there is none to show (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from align.commands.argtypes import positive_int
+from align.commands.argtypes import DefaultsHelp, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "best-of-n",
         help="Sample N completions per prompt, keep the reward model's best.",
         description=__doc__,
+        formatter_class=DefaultsHelp,
     )
     p.add_argument("--model", required=True, help="Policy: hub id, local directory or tiny://ultralm.")
-    p.add_argument("--chat-template", help="File with a Jinja chat template for the policy (UltraLM's).")
+    p.add_argument(
+        "--chat-template",
+        help="File with a Jinja chat template for the policy (UltraLM's); default: the tokenizer's own.",
+    )
     p.add_argument(
         "--reward-model", required=True, help="Reward model: hub id, local directory or tiny://llama-rm."
     )
     p.add_argument(
-        "--template", help="Reward template: ultrarm, chat, or a format string with {prompt} and {response}."
+        "--template",
+        help="Reward template: ultrarm, chat, or a format string with {prompt} and {response}; default: ultrarm "
+        "for UltraRM checkpoints, else chat.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -40,17 +46,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         nargs="+",
         default=[1, 2, 4, 8, 16],
-        help="Values of N (default 1 2 4 8 16).",
+        help="Values of N: max(N) samples are drawn per prompt once, and the best of the first N kept for each.",
     )
     p.add_argument(
-        "--max-prompts", type=positive_int, help="Use a seeded random subset of this many prompts."
+        "--max-prompts",
+        type=positive_int,
+        help="Use a seeded random subset of this many prompts; default: all of them.",
     )
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=positive_int, default=512)
-    p.add_argument("--engine", choices=["auto", "hf", "vllm"], default="auto")
-    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature (> 0).")
+    p.add_argument("--top-p", type=float, default=1.0, help="Nucleus sampling: keep this probability mass.")
+    p.add_argument("--max-new-tokens", type=positive_int, default=512, help="Longest completion, in tokens.")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "hf", "vllm"],
+        default="auto",
+        help="Sampler: auto is vLLM when it is installed and a GPU is present, else transformers' generate.",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "bfloat16", "float16", "float32"],
+        default="auto",
+        help="Weight dtype of both models; auto keeps each checkpoint's.",
+    )
+    p.add_argument("--seed", type=int, default=42, help="Seed of the sampling and of --max-prompts.")
     p.add_argument("--output-dir", required=True, help="Where the selections, tables and plot go.")
     p.set_defaults(func=main)
 

@@ -23,9 +23,35 @@ from align.methods.trainer_args import last_checkpoint
 from align.precision import apply_mixed_precision
 from align.runs.rundir import is_main_process
 
+EPILOG = """\
+outputs:
+  Everything goes to the recipe's output_dir (override: output_dir=PATH): checkpoints
+  (checkpoint-N), the trained weights, recipe.resolved.yaml, metrics.jsonl, plots/, a model
+  card README.md and summary.json; TensorBoard logs under output_dir/runs.
+
+resume:
+  Running the same recipe again continues from the newest checkpoint-N in output_dir
+  (method.resume: true, the default); a finished run is reported, not retrained. Settings
+  that do not change the training (logging, eval and save steps, report_to, workers) may
+  differ; any other difference is refused. PPO cannot resume.
+
+start fresh:
+  method.resume=false renames the earlier run to OUTPUT_DIR.previous-TIME (nothing is
+  deleted) and trains from the start; or give another output_dir=PATH.
+
+example:
+  align run recipes/smoke/dpo-full.yaml output_dir=runs/try1 method.trainer.learning_rate=1e-3
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="Run a recipe.", description=__doc__)
+    p = sub.add_parser(
+        "run",
+        help="Run a recipe.",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
     p.add_argument(
