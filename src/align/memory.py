@@ -33,13 +33,13 @@ def _config_file(cfg: ModelConfig) -> Path | None:
     local = Path(resolve(cfg.name_or_path)).expanduser()
     if local.is_dir():
         return local / "config.json" if (local / "config.json").is_file() else None
-    from huggingface_hub import try_to_load_from_cache
+    from align.paths import cached_hub_file, is_hub_id
 
-    try:
-        found = try_to_load_from_cache(cfg.name_or_path, "config.json", revision=cfg.revision)
-    except ValueError:  # not a hub id either
-        return None
-    return Path(found) if isinstance(found, str) else None
+    return (
+        cached_hub_file(cfg.name_or_path, "config.json", cfg.revision)
+        if is_hub_id(cfg.name_or_path)
+        else None
+    )
 
 
 def _meta_count(cfg: ModelConfig, config_dir: Path) -> list[int]:

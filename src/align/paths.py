@@ -55,12 +55,31 @@ def _not_found(argument: str, value: str, problem: str, fix: str, hint: str | No
 # --- the hub ----------------------------------------------------------------------------------
 
 
+def cached_hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path | None:
+    """A model repo's file in the local hub cache, or None.
+
+    The lookup of huggingface_hub's try_to_load_from_cache on the cache layout it documents
+    (models--OWNER--NAME/refs/REVISION -> snapshots/COMMIT/FILE), without importing its download
+    module, which alone costs `align check` about a second.
+    """
+    from huggingface_hub import constants
+
+    repo = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    revision = revision or "main"
+    ref = repo / "refs" / revision
+    try:
+        commit = ref.read_text().strip() if ref.is_file() else revision
+    except OSError:
+        return None
+    path = repo / "snapshots" / commit / filename
+    return path if path.is_file() else None
+
+
 def _in_hub_cache(repo_id: str, repo_type: str, revision: str | None) -> bool:
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants
 
     if repo_type == "model":
-        found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-        return isinstance(found, str)
+        return cached_hub_file(repo_id, "config.json", revision) is not None
     folder = f"datasets--{repo_id.replace('/', '--')}"
     datasets_cache = Path(
         os.environ.get("HF_DATASETS_CACHE", Path(constants.HF_HOME) / "datasets")
