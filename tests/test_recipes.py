@@ -223,3 +223,15 @@ def test_notus_rebinarized_variant_binarizes_raw_ultrafeedback_with_curated_mean
     assert r.data.format == "raw" and r.data.path == "openbmb/UltraFeedback"
     assert r.data.binarize.strategy == "curated-mean" and r.data.binarize.test_size == 2000
     assert r.data.binarize.seed == 42 and r.data.binarize.decontaminate is None
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=str)
+def test_recipes_ask_only_for_kernels_make_install_gpu_installs(recipe):
+    """A make target installs the gpu extra; FlashAttention-2 is opt-in (README) unless that extra carries it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    gpu = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    if any(req.startswith("flash-attn") for req in gpu):
+        pytest.skip("the gpu extra installs flash-attn")
+    loaded = load_recipe(REPO / recipe)
+    for section in (loaded.model, loaded.reward_model):
+        assert section is None or not (section.attn_implementation or "").startswith("flash_attention")

@@ -9,7 +9,6 @@ any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -27,6 +26,7 @@ from align.commands import (
     run,
     score,
 )
+from align.console import silence_known_warnings
 from align.errors import AlignError
 
 # One module per subcommand; each defines `register(subparsers)` and imports heavy libraries lazily.
@@ -86,9 +86,7 @@ def input_error(exc: BaseException) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # bitsandbytes (imported by peft) warns on every CPU start that an optional hub kernel is missing;
-    # its fallback works, and the line would precede every message align prints.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    silence_known_warnings()  # the third-party warnings a user cannot act on, listed in align.console
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # overrides may follow options (`align check R --quiet a.b=1`): argparse leaves those over

@@ -29,39 +29,62 @@ class ParamCount:
     source: str
 
 
+def _config_file(cfg: ModelConfig) -> Path | None:
+    """The model's config.json when it is local or in the hub cache (a preview must not wait on the network)."""
+    local = Path(resolve(cfg.name_or_path)).expanduser()
+    if local.is_dir():
+        return local / "config.json" if (local / "config.json").is_file() else None
+    from align.paths import cached_hub_file, is_hub_id
+
+    return (
+        cached_hub_file(cfg.name_or_path, "config.json", cfg.revision)
+        if is_hub_id(cfg.name_or_path)
+        else None
+    )
+
+
+def _meta_count(cfg: ModelConfig, config_dir: Path) -> list[int]:
+    """[total, trainable] parameters of the model built on the meta device (no weights read)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(config_dir, local_files_only=True)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = total
+    if cfg.lora:
+        from peft import get_peft_model
+
+        from align.models.loading import lora_config
+
+        trainable = sum(
+            p.numel() for p in get_peft_model(model, lora_config(cfg)).parameters() if p.requires_grad
+        )
+    return [total, trainable]
+
+
 def count_params(cfg: ModelConfig) -> ParamCount | None:
-    """Total and LoRA-trainable parameters, without loading weights."""
+    """Total and LoRA-trainable parameters, without loading weights (remembered per config and versions)."""
+    from align.cache import installed_versions, remember
+
     try:
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        # local or cached configs only: a preview must not wait on the network
-        config = AutoConfig.from_pretrained(
-            resolve(cfg.name_or_path), revision=cfg.revision, local_files_only=True
-        )
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
-        total = sum(p.numel() for p in model.parameters())
-        trainable = total
-        if cfg.lora:
-            from peft import get_peft_model
-
-            from align.models.loading import lora_config
-
-            trainable = sum(
-                p.numel() for p in get_peft_model(model, lora_config(cfg)).parameters() if p.requires_grad
-            )
-        return ParamCount(total, trainable, "model config")
-    except (OSError, ValueError):  # no local or cached config, or one transformers cannot build: the name
-        match = re.search(r"(\d+(?:\.\d+)?)[bB]\b", cfg.name_or_path.replace("_", "-"))
-        if not match:
-            return None
-        total = int(float(match.group(1)) * 1e9)
-        trainable = total if not cfg.lora else int(total * 0.01)
-        source = f"guessed from the name ({match.group(0)}; config not cached)" + (
-            "; LoRA share assumed 1%" if cfg.lora else ""
-        )
-        return ParamCount(total, trainable, source)
+        config_file = _config_file(cfg)
+        if config_file is not None:
+            key = (config_file.read_text(), cfg.lora, installed_versions("transformers", "peft"))
+            total, trainable = remember("params", key, lambda: _meta_count(cfg, config_file.parent))
+            return ParamCount(total, trainable, "model config")
+    except (OSError, ValueError):  # no readable config, or one transformers cannot build: the name
+        pass
+    match = re.search(r"(\d+(?:\.\d+)?)[bB]\b", cfg.name_or_path.replace("_", "-"))
+    if not match:
+        return None
+    total = int(float(match.group(1)) * 1e9)
+    trainable = total if not cfg.lora else int(total * 0.01)
+    source = f"guessed from the name ({match.group(0)}; config not cached)" + (
+        "; LoRA share assumed 1%" if cfg.lora else ""
+    )
+    return ParamCount(total, trainable, source)
 
 
 def _sharding(recipe: Recipe) -> tuple[str, bool]:

@@ -11,8 +11,10 @@ the machine that runs the recipe may have the network the checking one lacks.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from align.data import samples
@@ -53,12 +55,31 @@ def _not_found(argument: str, value: str, problem: str, fix: str, hint: str | No
 # --- the hub ----------------------------------------------------------------------------------
 
 
+def cached_hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path | None:
+    """A model repo's file in the local hub cache, or None.
+
+    The lookup of huggingface_hub's try_to_load_from_cache on the cache layout it documents
+    (models--OWNER--NAME/refs/REVISION -> snapshots/COMMIT/FILE), without importing its download
+    module, which alone costs `align check` about a second.
+    """
+    from huggingface_hub import constants
+
+    repo = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    revision = revision or "main"
+    ref = repo / "refs" / revision
+    try:
+        commit = ref.read_text().strip() if ref.is_file() else revision
+    except OSError:
+        return None
+    path = repo / "snapshots" / commit / filename
+    return path if path.is_file() else None
+
+
 def _in_hub_cache(repo_id: str, repo_type: str, revision: str | None) -> bool:
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants
 
     if repo_type == "model":
-        found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-        return isinstance(found, str)
+        return cached_hub_file(repo_id, "config.json", revision) is not None
     folder = f"datasets--{repo_id.replace('/', '--')}"
     datasets_cache = Path(
         os.environ.get("HF_DATASETS_CACHE", Path(constants.HF_HOME) / "datasets")
@@ -108,6 +129,29 @@ def hub_repo(value: str, argument: str, repo_type: str = "model", revision: str 
             f"({type(exc).__name__}), so it needs the network. {fix}"
         ) from None
     return value
+
+
+@contextlib.contextmanager
+def offline_hub_gaps(value: str, argument: str) -> Iterator[None]:
+    """Turn a library's failure to load hub repo `value` while offline into one paragraph.
+
+    The checks before a run find a hub id in the cache by its config.json; the weights or
+    tokenizer files may still be missing there, and transformers then fails deep inside (a
+    ValueError about tokenizer backends, an OSError about connecting) with a long traceback.
+    """
+    try:
+        yield
+    except AlignError:
+        raise
+    except Exception as exc:
+        if not (offline() and is_hub_id(value) and not Path(value).expanduser().exists()):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise HubUnavailable(
+            f"{argument} {value} is a hub id and HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set, but the local hub cache "
+            f"holds only part of it ({type(exc).__name__}: {first}). Download the whole repository where there is "
+            f"network (`hf download {value}`), or unset HF_HUB_OFFLINE to let align fetch what is missing."
+        ) from None
 
 
 # --- models -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from align.config.recipe import DataConfig, Recipe, TrainerMethod
 from align.data.filters import TRUTHFULQA_SOURCE
@@ -162,12 +163,27 @@ def _offline(data: DataConfig) -> bool:
 
 
 def _train_rows(recipe: Recipe, out: dict[str, str]) -> int | None:
-    """Rows of the training split, when they can be counted offline (check never contacts the hub)."""
+    """Rows of the training split, when they can be counted offline (check never contacts the hub).
+
+    Counted by loading the pairs once, then remembered while the data files and settings stay the same.
+    """
     if recipe.data is None or not _offline(recipe.data):
         return None
+    from align.cache import file_stamps, remember
+    from align.data.binarize import CODE_VERSION
+    from align.data.samples import resolve
+
+    data = recipe.data
+    files = [Path(resolve(p)) for p in (data.path, data.binarize.decontaminate) if p and _local(p)]
+    key = (data.model_dump(mode="json"), recipe.seed, [file_stamps(f) for f in files], CODE_VERSION)
+    rows, described = remember("rows", key, lambda: _count_rows(recipe))
+    if data.format != "raw":
+        out["data rows"] = described
+    return rows
+
+
+def _count_rows(recipe: Recipe) -> list[Any]:
     from align.data.preferences import load_pairs_counted
 
     splits, counts = load_pairs_counted(recipe.data, seed=recipe.seed)
-    if recipe.data.format != "raw":
-        out["data rows"] = counts.describe()
-    return len(splits["train"])
+    return [len(splits["train"]), counts.describe()]

@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     p.add_argument("--model", required=True, help="Policy: hub id, local directory or tiny://ultralm.")
-    p.add_argument("--chat-template", help="File with a Jinja chat template for the policy (UltraLM's).")
+    p.add_argument(
+        "--chat-template",
+        help="File with a Jinja chat template for the policy (UltraLM's); default: the tokenizer's own.",
+    )
     p.add_argument(
         "--reward-model", required=True, help="Reward model: hub id, local directory or tiny://llama-rm."
     )

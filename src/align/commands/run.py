@@ -7,6 +7,7 @@ import subprocess
 
 from align.commands.fields import add_recipe_args
 from align.config import load_recipe
+from align.console import start_block
 from align.inputs import check_inputs
 from align.launch import (
     accelerate_command,
@@ -16,13 +17,41 @@ from align.launch import (
     launch_env,
     machine_commands,
     under_launcher,
+    world_size,
 )
 from align.methods import runner
 from align.precision import apply_mixed_precision
+from align.rundir.claim import is_main_process
+
+EPILOG = """\
+outputs:
+  Everything goes to the recipe's output_dir (override: output_dir=PATH): checkpoints
+  (checkpoint-N), the trained weights, recipe.resolved.yaml, metrics.jsonl, plots/, a model
+  card README.md and summary.json; TensorBoard logs under output_dir/runs.
+
+resume:
+  Running the same recipe again continues from the newest checkpoint-N in output_dir
+  (method.resume: true, the default); a finished run is reported, not retrained. Settings
+  that do not change the training (logging, eval and save steps, report_to, workers) may
+  differ; any other difference is refused. PPO cannot resume.
+
+start fresh:
+  method.resume=false renames the earlier run to OUTPUT_DIR.previous-TIME (nothing is
+  deleted) and trains from the start; or give another output_dir=PATH.
+
+example:
+  align run recipes/smoke/dpo-full.yaml output_dir=runs/try1 method.trainer.learning_rate=1e-3
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="Run a recipe.", description=__doc__)
+    p = sub.add_parser(
+        "run",
+        help="Run a recipe.",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_recipe_args(p)
     p.add_argument(
         "--dry-run",
@@ -50,6 +79,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"align: would run {recipe.name} ({recipe.method.name}) in this process")
         return 0
     apply_mixed_precision(recipe)
+    if is_main_process():
+        from align.methods.training import last_checkpoint  # imports transformers: not at check time
+
+        resume = getattr(recipe.method, "resume", False)
+        checkpoint = last_checkpoint(recipe.output_dir) if resume else None
+        print(start_block(recipe, args.recipe, checkpoint, world_size(recipe)), flush=True)
     runner(recipe.method.name).run(recipe)
     end_distributed()
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import os
 import typing
-from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -30,18 +29,8 @@ class Section(BaseModel):
 # --- model ----------------------------------------------------------------------------------
 
 
-@cache
-def _lora_cls() -> type:
-    from peft import LoraConfig
-
-    return LoraConfig
-
-
-@cache
-def _bnb_cls() -> type:
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig
+LORA_CONFIG = ("peft", "LoraConfig")
+BNB_CONFIG = ("transformers", "BitsAndBytesConfig")
 
 
 class ModelConfig(Section):
@@ -80,12 +69,12 @@ class ModelConfig(Section):
     @field_validator("lora")
     @classmethod
     def _check_lora(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if v is None else validate_kwargs(_lora_cls(), v)
+        return None if v is None else validate_kwargs(LORA_CONFIG, v)
 
     @field_validator("quantization")
     @classmethod
     def _check_quantization(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if v is None else validate_kwargs(_bnb_cls(), v)
+        return None if v is None else validate_kwargs(BNB_CONFIG, v)
 
 
 class RewardModelConfig(ModelConfig):
@@ -289,15 +278,21 @@ class TrainerMethod(Section):
     @field_validator("trainer")
     @classmethod
     def _check_trainer(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return validate_kwargs(cls.trl_config_cls(), v, exclude=_MANAGED_FIELDS | cls.managed_fields)
+        return validate_kwargs(cls.trl_config_ref(), v, exclude=_MANAGED_FIELDS | cls.managed_fields)
+
+    @classmethod
+    def trl_config_ref(cls) -> tuple[str, str]:
+        """(module, class) of the TRL config class; its field list is cached (align.config.passthrough)."""
+        module, _, name = cls.trl_config.partition(":")
+        if module.startswith("trl.experimental"):
+            # align relies on TRL's experimental trainers on purpose (tests/test_trl_pin.py guards them)
+            os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        return module, name
 
     @classmethod
     def trl_config_cls(cls) -> type:
-        """The TRL config class (DPOConfig, RewardConfig, PPOConfig), imported on first use."""
-        module, _, name = cls.trl_config.partition(":")
-        if module.startswith("trl.experimental"):
-            # align relies on the experimental PPOTrainer on purpose (tests/test_trl_pin.py guards it)
-            os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        """The TRL config class (DPOConfig, RewardConfig, PPOConfig, OnlineDPOConfig), imported on first use."""
+        module, name = cls.trl_config_ref()
         return getattr(importlib.import_module(module), name)
 
 

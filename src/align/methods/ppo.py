@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from align.config.recipe import Recipe
+from align.console import use_run_console
 from align.errors import AlignError
 from align.inputs import require_reward_model
 from align.jsonl import read_jsonl, write_jsonl
@@ -290,6 +291,7 @@ def run(recipe: Recipe) -> dict[str, Any]:
         (out / stale).unlink(missing_ok=True)
     trainer, prompts = build_trainer(recipe)
     tensorboard_into_output_dir(trainer)
+    use_run_console(trainer)
     before = _mean_reward(trainer.generate_completions())
     trainer.train()
     after = _mean_reward(trainer.generate_completions())

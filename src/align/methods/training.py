@@ -17,6 +17,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from align.config.recipe import Recipe
+from align.console import use_run_console
 from align.errors import AlignError
 from align.launch import batch_plan, has_accelerator
 from align.rundir.outputs import (
@@ -137,6 +138,7 @@ def run_trainer(
     out = recipe.output_dir
     has_eval = trainer.eval_dataset is not None
     tensorboard_into_output_dir(trainer)
+    use_run_console(trainer)
     checkpoint = last_checkpoint(out) if recipe.method.resume else None
     start_step = int(Path(checkpoint).name.rpartition("-")[2]) if checkpoint else 0
     if checkpoint and _finished(checkpoint) and (Path(out) / "summary.json").is_file():

@@ -14,6 +14,7 @@ from typing import Any
 from align.config.recipe import ModelConfig
 from align.errors import AlignError
 from align.models.tiny import resolve
+from align.paths import offline_hub_gaps
 
 log = logging.getLogger(__name__)
 MERGE_AHEAD = (
@@ -48,10 +49,11 @@ def load_tokenizer(cfg: ModelConfig):
                 "adapter was trained with."
             ) from None
     else:
-        source = resolve(cfg.tokenizer or cfg.name_or_path)
-        tokenizer = AutoTokenizer.from_pretrained(
-            source, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
-        )
+        name = cfg.tokenizer or cfg.name_or_path
+        with offline_hub_gaps(name, "model.tokenizer" if cfg.tokenizer else "model.name_or_path"):
+            tokenizer = AutoTokenizer.from_pretrained(
+                resolve(name), revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
+            )
     if cfg.chat_template:
         tokenizer.chat_template = cfg.chat_template
     if tokenizer.pad_token is None:
@@ -104,7 +106,9 @@ def load_causal_lm(cfg: ModelConfig):
     """The model the recipe names: its weights, with model.adapter merged in when there is one."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(resolve(cfg.name_or_path), **model_kwargs(cfg))
+    kwargs = model_kwargs(cfg)
+    with offline_hub_gaps(cfg.name_or_path, "model.name_or_path"):
+        model = AutoModelForCausalLM.from_pretrained(resolve(cfg.name_or_path), **kwargs)
     return merge_adapter(model, cfg) if cfg.adapter else model
 
 
@@ -164,9 +168,14 @@ def merge_adapter(model: Any, cfg: ModelConfig) -> Any:
 
 
 def lora_config(cfg: ModelConfig, task_type: str = "CAUSAL_LM"):
-    """peft LoraConfig from `model.lora`, or None for full fine-tuning."""
+    """peft LoraConfig from `model.lora`, or None for full fine-tuning.
+
+    The saved adapter_config.json names its base as the model was loaded: a hub id stays the
+    hub id (peft records the model's name_or_path), and model.revision is recorded beside it, so
+    `PeftModel.from_pretrained` on another machine fetches the same base weights.
+    """
     if not cfg.lora:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(**{"task_type": task_type, **cfg.lora})
+    return LoraConfig(**{"task_type": task_type, "revision": cfg.revision, **cfg.lora})

@@ -116,10 +116,89 @@ def plot_metrics(output_dir: str | Path, plots: Mapping[str, Sequence[str]]) -> 
     return written
 
 
+# What each method leaves in output_dir, as the hub's pipeline_tag: a causal LM, or a scalar reward head.
+PIPELINE_TAGS = {"dpo": "text-generation", "ppo": "text-generation", "best-of-n": "text-generation"}
+PIPELINE_TAGS["reward"] = "text-classification"
+
+
+def _hub_id(value: str | None) -> str | None:
+    """`value` when it names a hub repository (not tiny://, sample://, nor an existing local path)."""
+    from align.paths import is_hub_id
+
+    if not value or "://" in value or Path(value).expanduser().exists():
+        return None
+    return value if is_hub_id(value) else None
+
+
+def _base_license(cfg: Any) -> str | None:
+    """The license of the base model's card: a local model's README.md, the hub cache's copy, or the hub
+    (when online); None when none of them says."""
+    from huggingface_hub import ModelCard, try_to_load_from_cache
+
+    from align.paths import offline
+
+    repo = _hub_id(cfg.name_or_path)
+    local = Path(cfg.name_or_path).expanduser() / "README.md"
+    found = try_to_load_from_cache(repo, "README.md", revision=cfg.revision) if repo else None
+    source = local if local.is_file() else Path(found) if isinstance(found, str) else None
+    try:
+        if source is not None:
+            return ModelCard.load(source).data.license
+        if repo and not offline():
+            from huggingface_hub import HfApi
+
+            info = HfApi().model_info(repo, revision=cfg.revision, timeout=10)
+            return info.card_data.license if info.card_data else None
+    except Exception:  # noqa: BLE001 - a missing or unreadable card only leaves the license out
+        return None
+    return None
+
+
+def card_metadata(recipe: Recipe) -> dict[str, Any]:
+    """The card's YAML header, as the hub reads it (huggingface_hub.ModelCardData fields).
+
+    base_model and datasets are hub ids only (local paths and tiny:// mean nothing on another
+    machine); their revisions go into base_model_revision / dataset_revisions beside them.
+    """
+    from align.data.loader import hub_revision
+
+    method = recipe.method.name
+    meta: dict[str, Any] = {
+        "library_name": "peft" if recipe.model.lora else "transformers",
+        "pipeline_tag": PIPELINE_TAGS[method],
+        "tags": ["align", "trl", method],
+        "model_name": recipe.name,
+    }
+    base = _hub_id(recipe.model.name_or_path)
+    if base:
+        meta["base_model"] = base
+        if recipe.model.revision:
+            meta["base_model_revision"] = recipe.model.revision
+    if recipe.model.lora:
+        meta["tags"].append("lora")
+    license_ = _base_license(recipe.model)
+    if license_:
+        meta["license"] = license_
+    dataset = _hub_id(recipe.data.path) if recipe.data else None
+    if dataset:
+        meta["datasets"] = [dataset]
+        revision = hub_revision(dataset, recipe.data.revision)
+        if revision:
+            meta["dataset_revisions"] = {dataset: revision}
+    return meta
+
+
 def write_model_card(
     recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None
 ) -> Path:
-    """A README.md model card: what was trained from what, how, and how it scored."""
+    """A README.md model card the hub reads: YAML metadata (card_metadata), then what was trained from
+    what, how, and how it scored."""
+    from importlib.metadata import version
+
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from align import __version__
+
     cfg = resolved_dict(recipe)
     lines = [
         f"# {recipe.name}",
@@ -134,8 +213,11 @@ def write_model_card(
     if recipe.data:
         d = recipe.data
         data_line = f"`{d.path}`" + (f" @ `{d.revision}`" if d.revision else "")
-        if d.format == "raw":
+        trains_on_pairs = recipe.method.name in ("dpo", "reward")
+        if d.format == "raw" and trains_on_pairs:
             data_line += f", binarized with `{d.binarize.strategy}` (score: {d.binarize.score}, seed {d.binarize.seed})"
+        elif not trains_on_pairs:
+            data_line += " (prompts only)"
         lines.append(f"- **data**: {data_line}")
     for key, value in (extra or {}).items():
         lines.append(f"- **{key}**: {value}")
@@ -143,9 +225,12 @@ def write_model_card(
     lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
     lines += [
-        "Trained with [align](https://github.com/) over TRL; rerun with `align run recipe.resolved.yaml`.",
+        f"Trained with align {__version__} over [TRL](https://github.com/huggingface/trl) {version('trl')}; "
+        "rerun with `align run recipe.resolved.yaml`.",
         "",
     ]
+    header = ModelCardData(**card_metadata(recipe)).to_yaml()
+    card = ModelCard(f"---\n{header}\n---\n\n" + "\n".join(lines))
     target = Path(recipe.output_dir) / "README.md"
-    target.write_text("\n".join(lines))
+    card.save(target)
     return target
