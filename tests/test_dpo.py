@@ -138,6 +138,9 @@ def test_precomputed_reference_logps_are_reused_by_a_rerun(tmp_path, monkeypatch
         return original(self, model, inputs)
 
     monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", counting)
+    # a datasets cache of its own: the tokenized pairs' fingerprint is stable, so another test's run of this
+    # recipe would already have left the log-probs there
+    monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", str(tmp_path / "datasets"))
     recipe = load_recipe(
         REPO / "recipes/smoke/dpo-precompute.yaml", [f"output_dir={tmp_path}", "method.trainer.report_to=[]"]
     )

@@ -248,7 +248,7 @@ class PairRules:
                 tokenize_batch,
                 batched=True,
                 with_indices=True,
-                num_proc=args.dataset_num_proc,
+                num_proc=args.dataset_num_proc if (args.dataset_num_proc or 0) > 1 else None,  # 1: no pool
                 remove_columns=dataset.column_names,
                 desc=f"Tokenizing {name} pairs ({self.truncation})",
             )
