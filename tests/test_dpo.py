@@ -126,9 +126,10 @@ def test_precomputed_reference_logps_are_reused_by_a_rerun(tmp_path, monkeypatch
     """TRL caches them keyed by data fingerprint + model hash (+ settings): a rerun computes none."""
     from trl import DPOTrainer
 
-    # a cache of its own: the prepared pairs' fingerprint is stable, so an earlier test session's cache
-    # would already hold these log-probs
+    # caches of its own (align's and datasets'): the prepared and tokenized pairs' fingerprints are stable, so
+    # another run of this recipe would already have left the log-probs there
     monkeypatch.setenv("ALIGN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", str(tmp_path / "datasets"))
 
     calls: list[int] = []
     original = DPOTrainer.compute_ref_log_probs
@@ -138,9 +139,6 @@ def test_precomputed_reference_logps_are_reused_by_a_rerun(tmp_path, monkeypatch
         return original(self, model, inputs)
 
     monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", counting)
-    # a datasets cache of its own: the tokenized pairs' fingerprint is stable, so another test's run of this
-    # recipe would already have left the log-probs there
-    monkeypatch.setattr("datasets.config.HF_DATASETS_CACHE", str(tmp_path / "datasets"))
     recipe = load_recipe(
         REPO / "recipes/smoke/dpo-precompute.yaml", [f"output_dir={tmp_path}", "method.trainer.report_to=[]"]
     )

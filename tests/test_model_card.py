@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from align.runs.outputs import write_model_card
+from align.rundir.outputs import write_model_card
 from huggingface_hub import ModelCard, ModelCardData
 
 from align.config import load_recipe
