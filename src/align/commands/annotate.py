@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from align.commands.fields import add_recipe_args
 from align.errors import AlignError
 
 
@@ -21,10 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "annotate", help="Rate completions with an AI judge (UltraFeedback).", description=__doc__
     )
-    p.add_argument(
-        "recipe", help="A pipeline recipe with an `annotate:` section (see recipes/ultrafeedback/)."
-    )
-    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+    add_recipe_args(p, "A pipeline recipe with an `annotate:` section (see recipes/ultrafeedback/).")
     p.add_argument(
         "--overwrite", action="store_true", help="Replace the output and discard earlier progress."
     )

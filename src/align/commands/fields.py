@@ -40,9 +40,11 @@ def _argparse_kwargs(annotation: Any, default: Any) -> dict[str, Any] | None:
     return None
 
 
-def add_recipe_args(parser: argparse.ArgumentParser) -> None:
-    """The RECIPE argument and its key.path=value overrides (`align run`, `align check`)."""
-    parser.add_argument("recipe", help="Path to a recipe YAML file (see recipes/).")
+def add_recipe_args(
+    parser: argparse.ArgumentParser, recipe_help: str = "Path to a recipe YAML file (see recipes/)."
+) -> None:
+    """The RECIPE argument and its key.path=value overrides (`align run`, `check`, `generate`, `annotate`)."""
+    parser.add_argument("recipe", help=recipe_help)
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from align.commands.fields import add_recipe_args
 from align.errors import AlignError
 
 
@@ -16,10 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate", help="Generate completions from a model pool (UltraFeedback).", description=__doc__
     )
-    p.add_argument(
-        "recipe", help="A pipeline recipe with a `generate:` section (see recipes/ultrafeedback/)."
-    )
-    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="Override recipe fields.")
+    add_recipe_args(p, "A pipeline recipe with a `generate:` section (see recipes/ultrafeedback/).")
     p.add_argument(
         "--overwrite", action="store_true", help="Replace the output and discard earlier progress."
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from align.cache import build_once, cache_root
 from align.errors import AlignError
@@ -62,20 +63,20 @@ def is_tiny(name_or_path: str) -> bool:
     return name_or_path.startswith(PREFIX)
 
 
-def build_tokenizer(kind: str, chat_template: str):
-    """A byte-level BPE tokenizer: lossless for any text, no download, fixed vocabulary."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+def byte_level(model: Any) -> Any:
+    """A `tokenizers.Tokenizer` over `model` (a BPE) that splits and decodes at the byte level: lossless for any text."""
+    from tokenizers import Tokenizer, decoders, pre_tokenizers
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    merges = _MERGES if kind == "bpe" else []
-    vocab: dict[str, int] = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-    for piece in [*alphabet, *("".join(m) for m in merges)]:
-        vocab.setdefault(piece, len(vocab))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=list(merges), unk_token="<unk>"))
+    tok = Tokenizer(model)
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(SPECIAL_TOKENS)
+    return tok
+
+
+def as_transformers(tok: Any, chat_template: str, max_length: int) -> Any:
+    """`tok` as a transformers tokenizer with the tiny models' special tokens and a chat template."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
@@ -83,8 +84,22 @@ def build_tokenizer(kind: str, chat_template: str):
         unk_token="<unk>",
         pad_token="<pad>",
         chat_template=chat_template,
-        model_max_length=1024,
+        model_max_length=max_length,
     )
+
+
+def build_tokenizer(kind: str, chat_template: str):
+    """A byte-level BPE tokenizer: lossless for any text, no download, fixed vocabulary."""
+    from tokenizers import models, pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    merges = _MERGES if kind == "bpe" else []
+    vocab: dict[str, int] = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for piece in [*alphabet, *("".join(m) for m in merges)]:
+        vocab.setdefault(piece, len(vocab))
+    tok = byte_level(models.BPE(vocab=vocab, merges=list(merges), unk_token="<unk>"))
+    tok.add_special_tokens(SPECIAL_TOKENS)
+    return as_transformers(tok, chat_template, 1024)
 
 
 def _build(spec: TinySpec, target: Path) -> None:

@@ -18,7 +18,7 @@ import random
 from pathlib import Path
 
 from align.cache import build_once, cache_root
-from align.models.tiny import SPECIAL_TOKENS, ZEPHYR_TEMPLATE
+from align.models.tiny import SPECIAL_TOKENS, ZEPHYR_TEMPLATE, as_transformers, byte_level
 
 VERSION = 1
 TEXTS = 2  # the smoke draws 2 models per instruction, so every request shows 2 texts
@@ -79,12 +79,9 @@ def _examples(rubric, rng: random.Random) -> list[tuple[list[dict[str, str]], st
 
 def _tokenizer(texts: list[str]):
     """A byte-level BPE trained on `texts` (deterministic), with the Zephyr-style chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import models, pre_tokenizers, trainers
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
+    tok = byte_level(models.BPE(unk_token="<unk>"))
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB,
         special_tokens=SPECIAL_TOKENS,
@@ -92,15 +89,7 @@ def _tokenizer(texts: list[str]):
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        chat_template=ZEPHYR_TEMPLATE,
-        model_max_length=4096,
-    )
+    return as_transformers(tok, ZEPHYR_TEMPLATE, 4096)
 
 
 def _build(rubric_version: str, target: Path) -> None:
