@@ -27,8 +27,8 @@ from align.pipeline.judge.annotate import annotate_file, progress_path, report_p
 from align.pipeline.judge.journal import row_keys
 from align.pipeline.judge.rubric import load_rubric
 from judge_http import ChatServer
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RUBRIC = load_rubric("v1")
 TEXT = re.compile(r"^Text (\d+):\n<<<\n(.*?)\n>>>$", re.DOTALL | re.MULTILINE)
 ANSWER = re.compile(r"^Answer:\n<<<\n(.*?)\n>>>$", re.DOTALL | re.MULTILINE)

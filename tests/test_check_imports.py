@@ -11,18 +11,17 @@ import os
 import subprocess
 import sys
 import typing
-from pathlib import Path
 
 import pytest
 
 from align.cache import cache_root
 from align.config.passthrough import field_spec
 from align.config.recipe import BNB_CONFIG, LORA_CONFIG, METHODS, TrainerMethod
+from repo_paths import REPO
 
 # each TRL config class a method hands `trainer` to, once
 TRL_CONFIGS = sorted({m.trl_config_ref() for m in METHODS.values() if issubclass(m, TrainerMethod)})
 
-REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "pyarrow")
 PROBE = (
     "import sys; from align.cli import main; code = main(sys.argv[1:]); "

@@ -18,8 +18,8 @@ import pytest
 from align.config import load_recipe
 from align.data.preferences import load_preferences
 from align.methods import dpo
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 IDS = ("prompt_ids", "chosen_ids", "rejected_ids")
 
 

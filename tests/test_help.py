@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from align.cli import build_parser, main
+from repo_paths import REPO
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -38,20 +39,21 @@ def test_every_best_of_n_option_has_help_and_shows_its_default():
         if action.option_strings and action.dest != "help":
             assert action.help, action.dest
     # the method's flags show the defaults the recipe section declares
-    for name, field in BestOfNMethod.model_fields.items():
-        default = field.get_default(call_default_factory=True)
-        if name == "name" or f"--{name.replace('_', '-')}" not in help_text or default in (None, False):
-            continue
-        assert f"(default: {default})" in help_text, name
+    fields = BestOfNMethod.model_fields
+    for action in parser._actions:
+        if action.dest not in fields or action.default is not argparse.SUPPRESS:
+            continue  # not a method field's flag (e.g. --prompts, a file)
+        default = fields[action.dest].get_default(call_default_factory=True)
+        if default not in (None, False):
+            assert f"(default: {default})" in help_text, action.dest
 
 
 def test_the_readme_own_model_and_data_recipe_checks(tmp_path, monkeypatch, capsys):
     """The README's `my-dpo.yaml` and its one-line pair format, checked as written (the model swapped for a tiny one)."""
     import json
     import re
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme[readme.index("### Your own model and data") :]
     pair = re.search(r"```json\n(.*?)\n```", section, re.S).group(1)
     recipe = re.search(r"```yaml\n(.*?)\n```", section, re.S).group(1)

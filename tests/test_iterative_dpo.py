@@ -26,8 +26,8 @@ from align.errors import AlignError
 from align.jsonl import read_jsonl
 from align.methods import iterative_dpo
 from align.methods.prompts import PromptSet
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/iterative-dpo.yaml"
 # 2 iterations of 16 prompts; iteration 2 trains 8 optimizer steps with a checkpoint every 2
 FAST = [

@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from align.rundir.outputs import write_model_card
 from huggingface_hub import ModelCard, ModelCardData
 
 from align.config import load_recipe
 from align.data.loader import HUB_ID, REVISION
 from align.models.tiny import resolve
+from align.rundir.outputs import write_model_card
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 HUB_MODEL = "test-org/tiny-llama"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

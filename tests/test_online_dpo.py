@@ -11,7 +11,6 @@ import json
 import math
 import shutil
 import statistics
-from pathlib import Path
 
 import pytest
 import torch
@@ -25,8 +24,8 @@ from align.methods.online_reward import OracleReward
 from align.methods.reward_oracle import PromptIndex, load_oracle
 from align.models.loading import load_tokenizer
 from align.rundir.outputs import read_metrics
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "recipes/smoke/online-dpo.yaml"
 LONG = REPO / "recipes/smoke/online-dpo-long.yaml"
 PROMPTS = ["Name a colour.", "What is 2 + 2?", "Write a haiku about rain."]

@@ -117,10 +117,6 @@ def plot_metrics(output_dir: str | Path, plots: Mapping[str, Sequence[str]]) -> 
 
 
 # What each method leaves in output_dir, as the hub's pipeline_tag: a causal LM, or a scalar reward head.
-PIPELINE_TAGS = {"dpo": "text-generation", "ppo": "text-generation", "best-of-n": "text-generation"}
-PIPELINE_TAGS["reward"] = "text-classification"
-
-
 def _hub_id(value: str | None) -> str | None:
     """`value` when it names a hub repository (not tiny://, sample://, nor an existing local path)."""
     from align.paths import is_hub_id
@@ -165,7 +161,8 @@ def card_metadata(recipe: Recipe) -> dict[str, Any]:
     method = recipe.method.name
     meta: dict[str, Any] = {
         "library_name": "peft" if recipe.model.lora else "transformers",
-        "pipeline_tag": PIPELINE_TAGS[method],
+        # a reward model scores texts; every other method leaves a policy that writes them
+        "pipeline_tag": "text-classification" if method == "reward" else "text-generation",
         "tags": ["align", "trl", method],
         "model_name": recipe.name,
     }
