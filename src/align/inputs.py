@@ -134,7 +134,7 @@ def check_inputs(
     )
     if model.tokenizer:
         resolve(model_path, model.tokenizer, "model.tokenizer", marker="tokenizer_config.json")
-    if method.name in ("ppo", "online-dpo", "best-of-n", "iterative-dpo"):
+    if method.judged:
         require_reward_model(recipe, f"method {method.name} scores its samples with one")
     if recipe.reward_model:
         rm = recipe.reward_model

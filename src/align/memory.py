@@ -149,7 +149,7 @@ def _models(recipe: Recipe, policy: ParamCount) -> list[Resident]:
     out = [Resident(policy, weights, True, quantized)]
     if recipe.loads_reference_model():  # DPO's reference as its policy; PPO's and online DPO's in model.dtype
         out.append(Resident(policy, weights if method in ("dpo", "iterative-dpo") else model.dtype, False))
-    if method in ("ppo", "online-dpo", "iterative-dpo") and recipe.reward_model:
+    if recipe.method.judged and recipe.reward_model:
         reward = count_params(recipe.reward_model) or policy
         out.append(Resident(reward, recipe.reward_model.dtype, False))
     if method == "ppo" and recipe.reward_model:

@@ -262,6 +262,8 @@ class TrainerMethod(Section):
     trl_config: ClassVar[str]
     # whether the method's loss compares the policy with a frozen copy of its starting weights
     reference_model: ClassVar[bool] = False
+    # whether the method samples its policy and scores the samples with `reward_model` (which it then needs)
+    judged: ClassVar[bool] = False
     # Fields of the TRL config that this method sets from its own section (on top of _MANAGED_FIELDS).
     managed_fields: ClassVar[frozenset[str]] = frozenset()
     global_batch_size: int | None = Field(
@@ -390,6 +392,7 @@ class PPOMethod(TrainerMethod):
     name: Literal["ppo"]
     trl_config: ClassVar[str] = "trl.experimental.ppo:PPOConfig"
     reference_model: ClassVar[bool] = True
+    judged: ClassVar[bool] = True
     value_model_init: Literal["reward", "policy"] = Field(
         "reward",
         description="Start the value model from the reward model (needs the policy's tokenizer) or from the policy "
@@ -419,6 +422,7 @@ class OnlineDPOMethod(TrainerMethod):
     name: Literal["online-dpo"]
     trl_config: ClassVar[str] = "trl.experimental.online_dpo:OnlineDPOConfig"
     reference_model: ClassVar[bool] = True
+    judged: ClassVar[bool] = True
     managed_fields: ClassVar[frozenset[str]] = frozenset(
         {"use_vllm", "reward_model_path", "reward_weights", "model_init_kwargs"}
     )
@@ -459,6 +463,7 @@ class BestOfNMethod(Section):
     """Sample max(N) completions per prompt once, keep the reward model's argmax among the first N."""
 
     name: Literal["best-of-n"]
+    judged: ClassVar[bool] = True  # see TrainerMethod.judged
     n: list[int] = Field(
         default_factory=lambda: [1, 2, 4, 8, 16],
         min_length=1,
@@ -491,6 +496,7 @@ class IterativeDPOMethod(DPOMethod):
     """
 
     name: Literal["iterative-dpo"]  # type: ignore[assignment]
+    judged: ClassVar[bool] = True
     iterations: int = Field(3, ge=1, description="Rounds of sample -> rank -> DPO.")
     samples_per_prompt: int = Field(
         5, ge=2, description="Completions sampled per prompt from the current policy (K)."
