@@ -15,37 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 300) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"transformers serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    sys.exit("transformers serve did not become healthy")
 
 
 def main() -> None:
@@ -62,53 +35,39 @@ def main() -> None:
     from align.jsonl import read_jsonl, write_jsonl
     from align.models.tiny import resolve
     from align.pipeline.judge.annotate import annotate_file
+    from align.pipeline.local_server import local_server
 
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the judge is a local model; the server needs no hub
     model = resolve(args.model)
     keep = ("model", "principle", "custom_system_prompt", "response")
     rows = read_jsonl(REPO / "src/align/data/sample/ultrafeedback_sample.jsonl")[: args.rows]
     rows = [{**r, "completions": [{k: c[k] for k in keep} for c in r["completions"]]} for r in rows]
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("transformers")), "serve", model]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--device", args.device]
-    if args.continuous_batching:
-        command.append("--continuous-batching")
-    proc = subprocess.Popen(
-        command,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
-        with tempfile.TemporaryDirectory(prefix="bench-annotate-") as tmp:
-            source = write_jsonl(Path(tmp) / "generated.jsonl", rows)
-            completions = sum(len(r["completions"]) for r in rows)
-            print(
-                f"{len(rows)} rows, {completions} completions; judge {args.model}, max_tokens {args.max_tokens}"
+    extra = ["--continuous-batching"] if args.continuous_batching else []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-annotate-") as tmp,
+        local_server(model, Path(tmp) / "serve.log", device=args.device, extra_args=extra) as url,
+    ):
+        source = write_jsonl(Path(tmp) / "generated.jsonl", rows)
+        completions = sum(len(r["completions"]) for r in rows)
+        print(
+            f"{len(rows)} rows, {completions} completions; judge {args.model}, max_tokens {args.max_tokens}"
+        )
+        for in_flight in args.in_flight:
+            cfg = AnnotateConfig(
+                judge={
+                    "base_url": url,
+                    "model": model,
+                    "max_tokens": args.max_tokens,
+                    "critique_max_tokens": args.max_tokens,
+                },
+                max_in_flight=in_flight,
             )
-            for in_flight in args.in_flight:
-                cfg = AnnotateConfig(
-                    judge={
-                        "base_url": f"{url}/v1",
-                        "model": model,
-                        "max_tokens": args.max_tokens,
-                        "critique_max_tokens": args.max_tokens,
-                    },
-                    max_in_flight=in_flight,
-                )
-                r = annotate_file(source, Path(tmp) / f"out-{in_flight}.jsonl", cfg, progress=False)
-                print(
-                    f"max_in_flight={in_flight}: {r['wall_s']:.1f} s, {r['rows_per_min']:.2f} rows/min, "
-                    f"{r['tokens_per_s']:.0f} tokens/s ({r['completion_tokens_per_s']:.1f} generated/s), "
-                    f"{r['requests']} requests, {r['retries']} retries"
-                )
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            r = annotate_file(source, Path(tmp) / f"out-{in_flight}.jsonl", cfg, progress=False)
+            print(
+                f"max_in_flight={in_flight}: {r['wall_s']:.1f} s, {r['rows_per_min']:.2f} rows/min, "
+                f"{r['tokens_per_s']:.0f} tokens/s ({r['completion_tokens_per_s']:.1f} generated/s), "
+                f"{r['requests']} requests, {r['retries']} retries"
+            )
     print("load:", os.getloadavg())
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -236,49 +235,21 @@ def test_changed_settings_do_not_mix_into_an_earlier_progress_file(raw_input, tm
             annotate_file(raw_input, out, config(server, seed=7), progress=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_annotation_through_transformers_serve(raw_input, tmp_path):
+def test_annotation_through_transformers_serve(raw_input, tmp_path, monkeypatch):
     """A real OpenAI-compatible server: `transformers serve` with tiny://llama. Its replies are noise, so
     every rating is N/A; the run must still complete, count them, and write rows binarize's schema reads."""
-    import httpx
-
     from align.models.tiny import resolve
+    from align.pipeline.local_server import local_server
 
     model = resolve("tiny://llama")
     rows = read_jsonl(raw_input)[:1]
     for row in rows:
         row["completions"] = row["completions"][:2]
     small = write_jsonl(tmp_path / "small.jsonl", rows)
-    port = _free_port()
-    serve = Path(sys.executable).with_name("transformers")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    command = [str(serve), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "transformers serve did not start"
-            time.sleep(0.5)
-        cfg = config(
-            f"http://127.0.0.1:{port}/v1", judge={"model": model, "max_tokens": 8, "critique_max_tokens": 8}
-        )
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with local_server(model, tmp_path / "serve.log", start_timeout=180) as url:
+        cfg = config(url, judge={"model": model, "max_tokens": 8, "critique_max_tokens": 8})
         report = annotate_file(small, tmp_path / "out.jsonl", cfg, progress=False)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     out = read_jsonl(tmp_path / "out.jsonl")
     assert report["complete"] and report["requests"] == report["succeeded"] == 4 + 2
     assert report["completion_tokens"] > 0 and report["prompt_tokens"] > 0

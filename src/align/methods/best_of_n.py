@@ -141,6 +141,28 @@ def sample_vllm(recipe: Recipe, prompts: PromptSet, n: int) -> list[list[str]]:
     return [[c.text for c in r.outputs] for r in results]
 
 
+def sample_share(
+    recipe: Recipe, prompts: PromptSet, tokenizer: Any, n: int
+) -> tuple[list[range], list[list[str]], Any]:
+    """(this process's blocks of prompts, n samples of each, the device they were drawn on or None on CPU).
+
+    vLLM runs in one process and takes every prompt; transformers' generate takes this process's blocks.
+    """
+    from align.processes import state
+
+    processes = state()
+    device = processes.device if processes.device.type != "cpu" else None
+    if sampling_engine(recipe.method) == "vllm":
+        share = [range(len(prompts.ids))]
+        samples = sample_vllm(recipe, prompts, n)
+    else:
+        world = processes.num_processes
+        share = blocks(len(prompts.ids), recipe.method.batch_size, processes.process_index, world)
+        samples = sample_hf(recipe, prompts, tokenizer, n, share, device)
+    free_accelerator_memory()
+    return share, samples, device
+
+
 def free_accelerator_memory() -> None:
     """Drop the sampler before the reward model loads: both 13B models need not fit at once."""
     import torch
@@ -232,19 +254,11 @@ def run(recipe: Recipe) -> dict[str, Any]:
     tokenizer = load_tokenizer(recipe.model)
     prompts = load_prompts(recipe, method.prompts, tokenizer)
     n_max, engine = max(method.n), sampling_engine(method)
-    processes = state()
-    on_accelerator = processes.device.type != "cpu"
-    device = processes.device if on_accelerator else None
     print(
         f"align: best-of-{method.n} on {prompts.describe()}, {n_max} samples each with {engine}", flush=True
     )
-    if engine == "vllm":
-        share = [range(len(prompts.ids))]
-        samples = sample_vllm(recipe, prompts, n_max)
-    else:
-        share = blocks(len(prompts.ids), method.batch_size, processes.process_index, processes.num_processes)
-        samples = sample_hf(recipe, prompts, tokenizer, n_max, share, device)
-    free_accelerator_memory()
+    share, samples, device = sample_share(recipe, prompts, tokenizer, n_max)
+    processes = state()
 
     scorer = load_scorer(
         recipe.reward_model, method.reward_batch_size, str(device) if device is not None else None

@@ -40,7 +40,7 @@ from align.errors import AlignError
 from align.inputs import require_reward_model
 from align.jsonl import read_jsonl, write_jsonl
 from align.methods import dpo
-from align.methods.best_of_n import blocks, free_accelerator_memory, sample_hf, sample_vllm, sampling_engine
+from align.methods.best_of_n import free_accelerator_memory, sample_share
 from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import PromptIndex, load_oracle
 from align.methods.training import run_trainer
@@ -150,19 +150,9 @@ def sample_and_score(
     """
     from accelerate.utils import gather_object
 
-    from align.processes import state
-
     method = recipe.method
     run = recipe.model_copy(update={"model": policy, "seed": seed})
-    processes = state()
-    device = processes.device if processes.device.type != "cpu" else None
-    if sampling_engine(method) == "vllm":
-        share = [range(len(prompts.ids))]
-        samples = sample_vllm(run, prompts, n)
-    else:
-        share = blocks(len(prompts.ids), method.batch_size, processes.process_index, processes.num_processes)
-        samples = sample_hf(run, prompts, tokenizer, n, share, device)
-    free_accelerator_memory()
+    share, samples, device = sample_share(run, prompts, tokenizer, n)
     oracle = load_oracle(
         recipe.reward_model,
         tokenizer,

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from align.errors import AlignError
@@ -34,15 +34,22 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def local_server(model: str | Path, log: Path, start_timeout: float = 600.0) -> Iterator[str]:
+def local_server(
+    model: str | Path,
+    log: Path,
+    start_timeout: float = 600.0,
+    device: str = "cpu",
+    extra_args: Sequence[str] = (),
+) -> Iterator[str]:
     """Serve `model` (a local directory) on a free port of 127.0.0.1; yields the base URL (…/v1).
 
-    The server's output goes to `log`; the process is stopped (terminate, then kill) on exit.
+    `extra_args` go to `transformers serve` (e.g. --continuous-batching). The server's output goes
+    to `log`; the process is stopped (terminate, then kill) on exit.
     """
     port = free_port()
     command = [
         sys.executable, "-m", "transformers.cli.transformers", "serve", str(model),
-        "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--log-level", "warning",
+        "--host", "127.0.0.1", "--port", str(port), "--device", device, "--log-level", "warning", *extra_args,
     ]  # fmt: skip
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as out:
