@@ -9,11 +9,14 @@ from typing import Any
 
 from align.errors import AlignError
 
+# json.dumps with these options would build this encoder anew for every line
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=float)
+
 
 def json_line(row: Any) -> str:
     """One row as its JSON line, without the newline: UTF-8 text, non-ASCII kept; numbers that are not Python
     floats (numpy, torch scalars in trainer logs) written as floats."""
-    return json.dumps(row, ensure_ascii=False, default=float)
+    return _ENCODER.encode(row)
 
 
 def write_lines(path: str | Path, lines: Iterable[str], append: bool = False) -> Path:

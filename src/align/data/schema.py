@@ -49,6 +49,8 @@ def text(value: object) -> str | None:
     """`value` if it is a string that can be written as UTF-8 (no lone surrogates), else None."""
     if not isinstance(value, str):
         return None
+    if value.isascii():  # O(1) for Python's compact strings; ASCII holds no surrogate
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -90,8 +92,21 @@ def parse_number(value: object) -> tuple[float | None, str | None]:
     return number, None
 
 
+def _aspect_rating(entry: object) -> tuple[int | None, str | None]:
+    """One aspect's annotation -> (rating, problem), as parse_rating, for an entry of any shape."""
+    if entry is None:
+        return None, "missing"
+    if isinstance(entry, dict):
+        return parse_rating(entry.get("Rating"))
+    return None, "unparsable"
+
+
 def parse_completion(raw: object, index: int, notes: list[str]) -> Completion | None:
-    """Parse one completion; None (noted as 'unrankable.malformed') when it has no usable response."""
+    """Parse one completion; None (noted as 'unrankable.malformed') when it has no usable response.
+
+    Well-formed values (a rating "1".."5", an in-range float overall_score) are read directly; anything
+    else goes through the full checks, which name its problem.
+    """
     response = text(raw.get("response")) if isinstance(raw, dict) else None
     if response is None:
         notes.append("unrankable.malformed")
@@ -102,18 +117,18 @@ def parse_completion(raw: object, index: int, notes: list[str]) -> Completion | 
     ratings = []
     for aspect in ASPECTS:
         entry = annotations.get(aspect)
-        if entry is None:
-            rating, problem = None, "missing"
-        elif isinstance(entry, dict):
-            rating, problem = parse_rating(entry.get("Rating"))
-        else:
-            rating, problem = None, "unparsable"
-        if problem:
-            notes.append(f"ratings.{problem}")
+        value = entry.get("Rating") if type(entry) is dict else None
+        rating = _RATINGS.get(value) if type(value) is str else None
+        if rating is None:
+            rating, problem = _aspect_rating(entry)
+            if problem:
+                notes.append(f"ratings.{problem}")
         ratings.append(rating)
-    overall, problem = parse_number(raw.get("overall_score"))
-    if problem:
-        notes.append(f"overall_score.{problem}")
+    overall = raw.get("overall_score")
+    if not (type(overall) is float and OVERALL_SCALE[0] <= overall <= OVERALL_SCALE[1]):
+        overall, problem = parse_number(overall)
+        if problem:
+            notes.append(f"overall_score.{problem}")
     numeric = [r for r in ratings if r is not None]
     return Completion(
         index=index,
