@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from align.config.recipe import DataConfig, Recipe, TrainerMethod
+from align.config.recipe import TRAINER_DEFAULTS, DataConfig, Recipe, TrainerMethod
 from align.data.filters import TRUTHFULQA_SOURCE
 from align.data.samples import PREFIX as SAMPLE_PREFIX
 from align.launch import BatchPlan, batch_plan
@@ -51,17 +51,7 @@ def plan(recipe: Recipe, num_processes: int | None = None) -> dict[str, str]:
                 else "one pass over the prompts (total_episodes not set)"
             )
         elif recipe.method.name == "online-dpo":
-            from align.methods.online_dpo import plan_lines
-
-            prompts = recipe.method.prompts
-            source = prompts.path or (recipe.data.path if recipe.data else None)
-            countable = (
-                _local(recipe.model.name_or_path)
-                and source is not None
-                and _local(source)
-                and (prompts.decontaminate is None or _local(prompts.decontaminate))
-            )
-            out.update(plan_lines(recipe, bp.global_batch, countable))
+            _online_dpo(recipe, bp.global_batch, out)
         else:
             _steps(recipe, bp, out)
         memory = estimate(recipe, world)
@@ -125,21 +115,71 @@ def _iterations(recipe: Recipe, bp: BatchPlan, out: dict[str, str]) -> None:
 
 
 def _prompt_count(recipe: Recipe) -> int | None:
-    """Prompts iterative DPO samples from, when the data, prompt file and tokenizer are local."""
+    """Prompts a sampling method (iterative or online DPO) draws from, when the data, prompt file and tokenizer
+    are local; remembered while those files and settings stay the same (counting loads the tokenizer)."""
     prompts = recipe.method.prompts
     source = prompts.path or (recipe.data.path if recipe.data else None)
-    if (
-        source is None
-        or not _local(source)
-        or not _local(recipe.model.tokenizer or recipe.model.name_or_path)
-    ):
+    tokenizer = recipe.model.tokenizer or recipe.model.name_or_path
+    if source is None or not _local(source) or not _local(tokenizer):
         return None
     if prompts.decontaminate and not Path(prompts.decontaminate).exists():
         return None  # the hub's TruthfulQA questions: check never contacts the hub
+    from align.cache import file_stamps, installed_versions, remember
+    from align.data.samples import resolve as resolve_sample
+    from align.models.tiny import resolve as resolve_model
+
+    files = [resolve_sample(source), resolve_model(tokenizer), prompts.decontaminate]
+    key = (
+        prompts.model_dump(mode="json"),
+        recipe.data.model_dump(mode="json") if recipe.data else None,
+        recipe.model.model_dump(mode="json"),
+        recipe.method.eval_prompts,
+        recipe.seed,
+        [file_stamps(Path(f)) for f in files if f],
+        installed_versions("transformers", "tokenizers"),
+    )
+    return remember("prompts", key, lambda: _count_prompts(recipe))
+
+
+def _count_prompts(recipe: Recipe) -> int:
     from align.methods.prompts import load_prompts
     from align.models.loading import load_tokenizer
 
-    return len(load_prompts(recipe, prompts, load_tokenizer(recipe.model)).prompts)
+    return len(load_prompts(recipe, recipe.method.prompts, load_tokenizer(recipe.model)).prompts)
+
+
+def _online_dpo(recipe: Recipe, global_batch: int, out: dict[str, str]) -> None:
+    """Prompts (counted when local), samples per step, optimizer steps, evaluations, reward, sampler."""
+    method, trainer = recipe.method, recipe.method.trainer
+    n_prompts = _prompt_count(recipe)
+    n_train = None if n_prompts is None else n_prompts - method.eval_prompts
+    if n_train is not None:
+        out["prompts"] = f"{n_train} to train on + {method.eval_prompts} held out"
+    else:
+        out["prompts"] = f"counted at run time; {method.eval_prompts} held out for the reward evaluation"
+    out["samples per step"] = f"{2 * global_batch} ({global_batch} prompts x 2 completions of up to " + (
+        f"{trainer.get('max_new_tokens', 64)} tokens), each scored by the reward model"
+    )
+    epochs = float(trainer.get("num_train_epochs", 3.0))
+    if trainer.get("max_steps", -1) > 0:
+        out["optimizer steps"] = str(trainer["max_steps"])
+    elif n_train is not None:
+        per_epoch = max(n_train // global_batch, 1)  # full global batches only (align.methods.batches)
+        out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
+    else:
+        out["optimizer steps"] = f"{epochs:g} epochs x prompts / {global_batch} (prompts counted at run time)"
+    if method.eval_prompts:
+        every = trainer.get("eval_steps", trainer.get("logging_steps", TRAINER_DEFAULTS["logging_steps"]))
+        out["reward evaluation"] = (
+            f"{2 * method.eval_prompts} samples ({method.eval_prompts} held-out prompts x 2) before training, every "
+            f"{every:g} steps and after"
+        )
+    shaping = f", minus {method.length_penalty:g} per completion token" if method.length_penalty else ""
+    out["reward"] = f"{recipe.reward_model.name_or_path if recipe.reward_model else '(none)'}{shaping}"
+    out["sampler"] = {
+        "auto": "vLLM on a CUDA machine with vLLM installed, else transformers",
+        "hf": "transformers",
+    }.get(method.engine, "vLLM (needs a CUDA GPU)")
 
 
 def _data(recipe: Recipe) -> str:

@@ -254,6 +254,14 @@ class DataConfig(Section):
 # Fields align sets from other parts of the recipe: setting them in `trainer` would be ambiguous.
 _MANAGED_FIELDS = {"output_dir", "seed"}
 
+# Defaults a practitioner expects from a run; any of them can be overridden in method.trainer.
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "report_to": ["tensorboard"],
+    "logging_steps": 10,
+    "save_total_limit": 2,
+    "project": "align",  # trackio's project: every align run in one dashboard (`trackio show --project align`)
+}
+
 
 class TrainerMethod(Section):
     """Common to the methods that wrap a TRL trainer."""

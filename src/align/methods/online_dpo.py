@@ -12,7 +12,6 @@ through TRL where available, and the run outputs and resume of align.rundir and 
 from __future__ import annotations
 
 import importlib.util
-import math
 import statistics
 from typing import Any
 
@@ -23,7 +22,7 @@ from align.methods.batches import FullGlobalBatches
 from align.methods.online_reward import OracleReward, SampleStats, pair_gap
 from align.methods.prompts import PromptSet, load_prompts, render_prompts
 from align.methods.reward_oracle import PromptIndex, load_oracle
-from align.methods.training import DEFAULTS, build_trainer_args, run_trainer
+from align.methods.training import build_trainer_args, run_trainer
 from align.models.loading import load_causal_lm, load_tokenizer, lora_config
 from align.precision import trained_model_config, upcast_adapters
 from align.rundir.outputs import MetricsCallback, prepare_run
@@ -240,44 +239,3 @@ def run(recipe: Recipe) -> dict[str, Any]:
         "sampler": "vllm" if trainer.args.use_vllm else "hf",
     }
     return run_trainer(recipe, trainer, SUMMARY_KEYS, details)
-
-
-def plan_lines(recipe: Recipe, global_batch: int, countable: bool) -> dict[str, str]:
-    """`align check` lines: prompts, samples per step, optimizer steps, evaluations, reward, sampler.
-
-    With `countable` (tokenizer, prompts and decontamination list all local) the prompts are
-    counted: the tokenizer and the prompt filter run, no weights load.
-    """
-    method, trainer = recipe.method, recipe.method.trainer
-    out: dict[str, str] = {}
-    n_train: int | None = None
-    if countable:
-        prompts = load_prompts(recipe, method.prompts, load_tokenizer(recipe.model))
-        n_train = len(prompts.prompts) - method.eval_prompts
-        out["prompts"] = f"{n_train} to train on + {method.eval_prompts} held out ({prompts.describe()})"
-    else:
-        out["prompts"] = f"counted at run time; {method.eval_prompts} held out for the reward evaluation"
-    out["samples per step"] = f"{2 * global_batch} ({global_batch} prompts x 2 completions of up to " + (
-        f"{trainer.get('max_new_tokens', 64)} tokens), each scored by the reward model"
-    )
-    epochs = float(trainer.get("num_train_epochs", 3.0))
-    if trainer.get("max_steps", -1) > 0:
-        out["optimizer steps"] = str(trainer["max_steps"])
-    elif n_train is not None:
-        per_epoch = max(n_train // global_batch, 1)  # full global batches only (align.methods.batches)
-        out["optimizer steps"] = f"{math.ceil(epochs * per_epoch)} ({epochs:g} epochs of {per_epoch})"
-    else:
-        out["optimizer steps"] = f"{epochs:g} epochs x prompts / {global_batch} (prompts counted at run time)"
-    if method.eval_prompts:
-        every = trainer.get("eval_steps", trainer.get("logging_steps", DEFAULTS["logging_steps"]))
-        out["reward evaluation"] = (
-            f"{2 * method.eval_prompts} samples ({method.eval_prompts} held-out prompts x 2) before training, every "
-            f"{every:g} steps and after"
-        )
-    shaping = f", minus {method.length_penalty:g} per completion token" if method.length_penalty else ""
-    out["reward"] = f"{recipe.reward_model.name_or_path if recipe.reward_model else '(none)'}{shaping}"
-    out["sampler"] = {
-        "auto": "vLLM on a CUDA machine with vLLM installed, else transformers",
-        "hf": "transformers",
-    }.get(method.engine, "vLLM (needs a CUDA GPU)")
-    return out

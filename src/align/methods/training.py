@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from align.config.recipe import Recipe
+from align.config.recipe import TRAINER_DEFAULTS, Recipe
 from align.console import use_run_console
 from align.errors import AlignError
 from align.launch import batch_plan, has_accelerator
@@ -27,14 +27,6 @@ from align.rundir.outputs import (
     tensorboard_into_output_dir,
     write_model_card,
 )
-
-# Defaults a practitioner expects from a run; any of them can be overridden in method.trainer.
-DEFAULTS: dict[str, Any] = {
-    "report_to": ["tensorboard"],
-    "logging_steps": 10,
-    "save_total_limit": 2,
-    "project": "align",  # trackio's project: every align run in one dashboard (`trackio show --project align`)
-}
 
 
 def build_trainer_args(
@@ -47,12 +39,12 @@ def build_trainer_args(
     __post_init__) is turned into a one-paragraph AlignError.
     """
     plan = batch_plan(recipe, world_size)
-    logging_steps = recipe.method.trainer.get("logging_steps", DEFAULTS["logging_steps"])
+    logging_steps = recipe.method.trainer.get("logging_steps", TRAINER_DEFAULTS["logging_steps"])
     evaluation = (
         {"eval_strategy": "steps", "eval_steps": logging_steps} if has_eval else {"eval_strategy": "no"}
     )
     kwargs: dict[str, Any] = {
-        **DEFAULTS,
+        **TRAINER_DEFAULTS,
         **evaluation,
         "run_name": recipe.name,
         **extra,
