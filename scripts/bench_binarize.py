@@ -35,20 +35,13 @@ TEST_SIZE = 2000  # align's default binarize.test_size
 
 def h4_style(path: str, out: Path, num_proc: int | None, seed: int) -> int:
     """Binarize `path` into out/{train,test}_prefs.jsonl the H4 way; return the number of pairs."""
-    from datasets import Features, List, Value, load_dataset
+    from datasets import Features, load_dataset
 
-    chat = List({"role": Value("string"), "content": Value("string")})
-    features = Features(
-        {
-            "prompt": Value("string"),
-            "prompt_id": Value("string"),
-            "chosen": chat,
-            "rejected": chat,
-            "messages": chat,
-            "score_chosen": Value("float64"),
-            "score_rejected": Value("float64"),
-        }
-    )
+    from align.data.binarize import pair_features
+
+    # the columns of HuggingFaceH4/ultrafeedback_binarized, typed as align types them
+    h4_columns = ("prompt", "prompt_id", "chosen", "rejected", "messages", "score_chosen", "score_rejected")
+    features = Features({name: pair_features()[name] for name in h4_columns})
 
     def binarize(example: dict[str, Any], index: int) -> dict[str, Any]:
         empty = dict.fromkeys(features)
