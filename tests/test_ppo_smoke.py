@@ -120,5 +120,7 @@ def test_mean_reward_rises_against_the_smoke_reward_model(tmp_path):
         f"objective/scores: first {k} iterations {first:.3f}, last {k} {last:.3f}; curve {[round(s, 2) for s in curve]}"
     )
     trainer = load_recipe(REPO / "recipes/smoke/ppo-long.yaml").method.trainer
-    assert len(curve) == trainer["total_episodes"] // trainer["per_device_train_batch_size"]  # one per iteration
+    assert (
+        len(curve) == trainer["total_episodes"] // trainer["per_device_train_batch_size"]
+    )  # one per iteration
     assert last > first + 0.3
