@@ -28,7 +28,7 @@ from align.methods.prompts import PromptSet, load_prompts
 from align.models.loading import load_causal_lm, load_tokenizer, refuse_adapter
 from align.models.tiny import resolve
 from align.rm.scoring import load_scorer
-from align.rundir.outputs import prepare_run, write_model_card
+from align.rundir.outputs import prepare_run, write_summary
 
 
 def select(rewards: list[list[float]], ns: list[int]) -> dict[int, list[int]]:
@@ -292,10 +292,9 @@ def run(recipe: Recipe) -> dict[str, Any]:
         **{f"best-of-{r['n']}/mean_reward": r["mean_reward"] for r in table},
         "output_dir": str(out),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_model_card(
+    write_summary(
         recipe,
-        {k: v for k, v in summary.items() if "/" in k},
+        summary,
         {
             "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{scorer.template}`",
             "prompts": prompts.describe(),

@@ -45,7 +45,7 @@ from align.methods.prompts import PromptSet, load_prompts
 from align.methods.reward_oracle import PromptIndex, load_oracle
 from align.methods.training import run_trainer
 from align.models.loading import load_causal_lm, load_tokenizer
-from align.rundir.outputs import prepare_run, write_model_card
+from align.rundir.outputs import prepare_run, write_summary
 
 DONE_FILE = "iteration.json"
 EVAL_SEED_OFFSET = 7_919  # held-out sampling: one seed for every policy (common random numbers)
@@ -532,10 +532,9 @@ def finish_iterations(recipe: Recipe, layout: Layout, rows: list[dict[str, Any]]
         **{f"iteration-{r['iteration']}/{key}": r[key] for r in rows for key in SUMMARY_KEYS if key in r},
         "output_dir": str(out),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    write_model_card(
+    write_summary(
         recipe,
-        {k: v for k, v in summary.items() if "/" in k},
+        summary,
         {
             "reward model": f"`{recipe.reward_model.name_or_path}` scoring in template `{summary['reward_template']}`",
             "iterations": f"{method.iterations} x ({method.samples_per_prompt} samples per prompt, "

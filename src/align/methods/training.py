@@ -25,7 +25,7 @@ from align.rundir.outputs import (
     keep_metrics_until,
     read_metrics,
     tensorboard_into_output_dir,
-    write_model_card,
+    write_summary,
 )
 
 
@@ -177,14 +177,11 @@ def finish_run(recipe: Recipe, trainer: Any, summary: dict[str, Any], card: dict
     """
     if not trainer.is_world_process_zero():
         return
-    out = recipe.output_dir
-    with open(f"{out}/summary.json", "w") as f:
-        json.dump(summary, f, indent=2, default=str)
     if trainer.args.push_to_hub:  # before our card: Trainer writes its own README.md when it pushes
         trainer.push_to_hub(commit_message=f"align: {recipe.name}")
-    write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k and v is not None}, card)
+    write_summary(recipe, summary, card)
     if trainer.args.push_to_hub:
-        _upload_card(trainer, out)
+        _upload_card(trainer, recipe.output_dir)
     print_summary(summary)
 
 

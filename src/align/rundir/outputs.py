@@ -185,6 +185,14 @@ def card_metadata(recipe: Recipe) -> dict[str, Any]:
     return meta
 
 
+def write_summary(recipe: Recipe, summary: Mapping[str, Any], card: Mapping[str, Any]) -> None:
+    """summary.json, and the model card with every metric named `.../...` in its table and `card` as lines."""
+    import json
+
+    Path(recipe.output_dir, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k and v is not None}, card)
+
+
 def write_model_card(
     recipe: Recipe, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None
 ) -> Path:
