@@ -38,6 +38,7 @@ def test_max_prompt_length_keeps_the_tail_and_the_response(tokenizer):
     rendered = tokenizer.apply_chat_template(out["prompt"], tokenize=True, add_generation_prompt=True)
     ids = rendered["input_ids"] if hasattr(rendered, "keys") else rendered
     assert len(ids) <= 40
+    assert out["prompt_ids"] == list(ids)  # the cut's own ids are the rendered prompt's
     assert long_prompt.endswith(kept) and kept.endswith("what is the last word?")
     assert len(kept) < len(long_prompt) / 4
     assert out["chosen"] == [{"role": "assistant", "content": "It is w299."}]
@@ -46,7 +47,11 @@ def test_max_prompt_length_keeps_the_tail_and_the_response(tokenizer):
 
 def test_short_prompts_are_left_alone(tokenizer):
     msgs = [{"role": "user", "content": "Name a colour."}]
-    assert dpo.truncate_prompts([msgs], tokenizer, 64) == [msgs]
+    kept, ids = dpo.truncate_prompts([msgs], tokenizer, 64)
+    assert kept == [msgs]
+    assert ids == [
+        list(tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_dict=True)["input_ids"])
+    ]
 
 
 def _finite(summary: dict) -> bool:

@@ -60,12 +60,12 @@ def _reply(messages: Any) -> str:
 
 def stats(ds) -> dict[str, Any]:
     """The numbers behind the plots."""
-    chosen = [float(s) for s in ds["score_chosen"]]
-    rejected = [float(s) for s in ds["score_rejected"]]
+    chosen = [float(s) for s in ds["score_chosen"][:]]
+    rejected = [float(s) for s in ds["score_rejected"][:]]
     margin = [c - r for c, r in zip(chosen, rejected, strict=True)]
-    len_c = [len(_reply(m)) for m in ds["chosen"]]
-    len_r = [len(_reply(m)) for m in ds["rejected"]]
-    models = Counter(ds["chosen_model"]) if "chosen_model" in ds.column_names else Counter()
+    len_c = [len(_reply(m)) for m in ds["chosen"][:]]
+    len_r = [len(_reply(m)) for m in ds["rejected"][:]]
+    models = Counter(ds["chosen_model"][:]) if "chosen_model" in ds.column_names else Counter()
     n = len(ds)
     return {
         "pairs": n,

@@ -148,7 +148,8 @@ def _ties(ds: datasets.Dataset, data: DataConfig, counts: PairCounts) -> dataset
                 "data.drop_ties or give scored pairs."
             )
         return ds
-    tied = [c == r for c, r in zip(ds["score_chosen"], ds["score_rejected"], strict=True)]
+    # [:] reads each column at once; iterating a datasets Column formats it one row at a time (10x slower)
+    tied = [c == r for c, r in zip(ds["score_chosen"][:], ds["score_rejected"][:], strict=True)]
     if not data.drop_ties:
         counts.ties_kept += sum(tied)
         return ds

@@ -48,52 +48,66 @@ def to_conversational(example: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_ids(tokenizer: Any, conversations: list[list[dict[str, str]]], **kwargs: Any) -> list[list[int]]:
-    """Token ids of each rendered conversation: one batched apply_chat_template call, one fast-tokenizer batch.
+    """Token ids of each rendered conversation, as `apply_chat_template(tokenize=True)` gives them, batched.
 
-    The same ids as one call per conversation; the batch saves transformers' per-call overhead
-    and lets the Rust tokenizer work on the whole list at once.
+    One render of the whole list, then one call of the fast tokenizer's Rust backend
+    (`encode_batch_fast`, which skips the character offsets nobody reads here). transformers'
+    own call would reset the backend's truncation and padding and convert every encoding to a
+    dict of lists; those conversions were a third of the tokenization time. A slow tokenizer, or a
+    backend left truncating, padding or splitting special tokens, goes through the tokenizer's call.
     """
     if not conversations:
         return []
-    out = tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True, **kwargs)
-    return list(out["input_ids"])
+    texts = tokenizer.apply_chat_template(conversations, tokenize=False, **kwargs)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if (
+        backend is None
+        or backend.truncation is not None
+        or backend.padding is not None
+        or backend.encode_special_tokens != bool(getattr(tokenizer, "split_special_tokens", False))
+    ):
+        return list(tokenizer(texts, add_special_tokens=False)["input_ids"])
+    return [encoding.ids for encoding in backend.encode_batch_fast(texts, add_special_tokens=False)]
 
 
 def truncate_prompts(
     prompts: list[list[dict[str, str]]], tokenizer: Any, max_tokens: int, system_prompt: str | None = None
-) -> list[list[dict[str, str]]]:
+) -> tuple[list[list[dict[str, str]]], list[list[int]]]:
     """Cut each rendered prompt to at most `max_tokens` tokens, dropping text from the left.
 
     Earlier messages go first; the earliest message kept loses the start of its content. The
     last message (the turn being answered) always stays, its ending intact, and so does the
     system turn (counted, never cut). Each step runs on every prompt still too long at once
     (batched tokenization); a prompt's result does not depend on the others in its batch.
+    Returns the kept prompts and their ids (system turn and generation header included): the
+    prompt ids DPO trains on, so tokenization need not compute them again.
     """
     msgs = [[dict(m) for m in messages] for messages in prompts]
+    ids: dict[int, list[int]] = {}
 
-    def lengths(rows: list[int]) -> list[int]:
-        ids = chat_ids(
+    def encode(rows: list[int]) -> None:
+        rendered = chat_ids(
             tokenizer, [with_system(msgs[i], system_prompt) for i in rows], add_generation_prompt=True
         )
-        return [len(x) for x in ids]
+        ids.update(zip(rows, rendered, strict=True))
 
     rows = list(range(len(msgs)))
-    length = dict(zip(rows, lengths(rows), strict=True))
-    while drop := [i for i in rows if len(msgs[i]) > 1 and length[i] > max_tokens]:
+    encode(rows)
+    while drop := [i for i in rows if len(msgs[i]) > 1 and len(ids[i]) > max_tokens]:
         for i in drop:
             msgs[i].pop(0)
-        length.update(zip(drop, lengths(drop), strict=True))
+        encode(drop)
     for _ in range(8):  # re-tokenizing a cut string can shift the count by a token or two
-        cut = [i for i in rows if length[i] > max_tokens]
+        cut = [i for i in rows if len(ids[i]) > max_tokens]
         if not cut:
             break
         contents = tokenizer([msgs[i][0]["content"] for i in cut], add_special_tokens=False)["input_ids"]
-        kept = [ids[min(length[i] - max_tokens, len(ids)) :] for i, ids in zip(cut, contents, strict=True)]
+        kept = [c[min(len(ids[i]) - max_tokens, len(c)) :] for i, c in zip(cut, contents, strict=True)]
         for i, text in zip(cut, tokenizer.batch_decode(kept, skip_special_tokens=False), strict=True):
             msgs[i][0]["content"] = text
-        length.update(zip(cut, lengths(cut), strict=True))
+        encode(cut)
         rows = cut
-    return msgs
+    return msgs, [ids[i] for i in range(len(msgs))]
 
 
 def prepare_pairs(
@@ -105,8 +119,9 @@ def prepare_pairs(
 ) -> Any:
     """Keep only what DPOTrainer reads, in conversational form, prompts truncated, behind the system turn.
 
-    Batched, over `num_proc` workers, on the main process first: the others read its result
-    from the datasets cache.
+    With `max_prompt_length`, the cut has tokenized every final prompt, and those ids are kept as
+    `prompt_ids` for PairRules.tokenize. Batched, over `num_proc` workers, on the main process
+    first: the others read its result from the datasets cache.
     """
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -114,14 +129,13 @@ def prepare_pairs(
             to_conversational({"chosen": c, "rejected": r})
             for c, r in zip(batch["chosen"], batch["rejected"], strict=True)
         ]
+        out = {"chosen": [row["chosen"] for row in rows], "rejected": [row["rejected"] for row in rows]}
         prompts = [row["prompt"] for row in rows]
         if max_prompt_length:
-            prompts = truncate_prompts(prompts, tokenizer, max_prompt_length, system_prompt)
-        return {
-            "prompt": [with_system(p, system_prompt) for p in prompts],
-            "chosen": [row["chosen"] for row in rows],
-            "rejected": [row["rejected"] for row in rows],
-        }
+            prompts, out["prompt_ids"] = truncate_prompts(
+                prompts, tokenizer, max_prompt_length, system_prompt
+            )
+        return {"prompt": [with_system(p, system_prompt) for p in prompts], **out}
 
     with main_first():
         return dataset.map(
@@ -217,13 +231,16 @@ class PairRules:
         prompt alone fills max_length are dropped. TRL does this one row at a time, three chat-template
         calls per pair; here each batch is one call per column and one map does tokenization, the drop,
         the end-of-turn check and `method.truncation` (which replaces the drop: TRL 0.7 cut those prompts).
+        Prompt ids already in the dataset (`prepare_pairs` after its prompt cut) are used as they are.
         """
         drop_at = (
             args.max_length if args.truncation_mode == "keep_start" and self.truncation != "trl-0.7" else None
         )
 
         def tokenize_batch(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-            prompts = chat_ids(tokenizer, batch["prompt"], add_generation_prompt=True)
+            prompts = batch.pop("prompt_ids", None) or chat_ids(
+                tokenizer, batch["prompt"], add_generation_prompt=True
+            )
             sides = [
                 chat_ids(tokenizer, [p + r for p, r in zip(batch["prompt"], batch[side], strict=True)])
                 for side in ("chosen", "rejected")
