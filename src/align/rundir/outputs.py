@@ -8,6 +8,7 @@ output_dir/README.md              a model card: base model, data, settings, fina
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -187,8 +188,6 @@ def card_metadata(recipe: Recipe) -> dict[str, Any]:
 
 def write_summary(recipe: Recipe, summary: Mapping[str, Any], card: Mapping[str, Any]) -> None:
     """summary.json, and the model card with every metric named `.../...` in its table and `card` as lines."""
-    import json
-
     Path(recipe.output_dir, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     write_model_card(recipe, {k: v for k, v in summary.items() if "/" in k and v is not None}, card)
 
